@@ -29,6 +29,17 @@ struct Address {
     bool operator==(const Address&) const = default;
 };
 
+// The address as a hash-map key: raw bytes with no padding, so it can be hashed as memory.
+struct AddressKey {
+    std::array<uint8_t, 16> ip{};
+    uint16_t port = 0;
+    uint8_t type = 0;
+    uint8_t zero = 0;
+
+    static AddressKey of(const Address& a) { return {a.ip, a.port, static_cast<uint8_t>(a.type), 0}; }
+    bool operator==(const AddressKey&) const = default;
+};
+
 // Writes a 7- or 19-byte record. Fails (writer marked failed) for AddressType::none.
 void write_address_record(ByteWriter& w, const Address& a);
 // Reads one record; rejects type bytes other than 1 and 2, and records overrunning the reader.

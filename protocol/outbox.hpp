@@ -1,0 +1,66 @@
+// Where the state machines put the datagrams they send. They write header and plaintext body
+// into a buffer the outbox lends them and hand back a seal request; the outbox decides when
+// to seal (at once, or later for the whole burst) and how to transmit.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "protocol/crypto/key.hpp"
+#include "protocol/wire/address.hpp"
+#include "protocol/wire/packet.hpp"
+
+namespace pomelo {
+
+struct OutDatagram {
+    wire::Address to;
+    size_t header_size = 0;  // 0: the buffer holds a finished datagram of body_size bytes (REQUEST)
+    size_t body_size = 0;
+    wire::PacketType type = wire::PacketType::payload;
+    uint64_t sequence = 0;
+    wire::PacketContext ctx;
+    const crypto::Key* key = nullptr;  // must stay valid until the outbox seals
+};
+
+class Outbox {
+public:
+    virtual ~Outbox() = default;
+    // A buffer of at least kMaxDatagramSize bytes for the next datagram, or an empty span if
+    // none is free (the caller counts a no_tx_buffer drop).
+    virtual std::span<uint8_t> acquire() = 0;
+    // Takes the buffer from the last acquire(): seal (unless header_size is 0) and send.
+    virtual void submit(const OutDatagram& d) = 0;
+};
+
+// Seals into the lent buffer straight away; subclasses only transmit. For the simulation,
+// the kernel-socket paths and tests.
+class ImmediateOutbox : public Outbox {
+public:
+    std::span<uint8_t> acquire() override { return buffer_; }
+    void submit(const OutDatagram& d) override {
+        size_t n = d.body_size;
+        if (d.header_size) n = wire::seal_packet(d.ctx, *d.key, d.sequence, buffer_, d.header_size, d.body_size);
+        if (n) transmit(d.to, std::span<const uint8_t>(buffer_, n), d.type);
+    }
+
+protected:
+    virtual void transmit(const wire::Address& to, std::span<const uint8_t> datagram, wire::PacketType type) = 0;
+
+private:
+    uint8_t buffer_[wire::kMaxDatagramSize];
+};
+
+// Writes a packet of an encrypted type through an outbox: header, body via `write_body`
+// (returns the body size; 0 is valid only for DENIED/DISCONNECT), then submit.
+template <class WriteBody>
+bool emit(Outbox& out, const wire::Address& to, wire::PacketType type, uint64_t sequence,
+          const wire::PacketContext& ctx, const crypto::Key& key, WriteBody&& write_body) {
+    std::span<uint8_t> buf = out.acquire();
+    if (buf.size() < wire::kMaxDatagramSize) return false;
+    const size_t header = wire::write_header(type, sequence, 0, buf);
+    const size_t body = write_body(buf.subspan(header, buf.size() - header - wire::kTagSize));
+    out.submit({to, header, body, type, sequence, ctx, &key});
+    return true;
+}
+
+}  // namespace pomelo

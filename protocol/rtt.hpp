@@ -1,0 +1,96 @@
+// PING bookkeeping and round-trip statistics (spec §14.3, §14.4).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+
+namespace pomelo {
+
+// Ten samples, circular; the first sample fills every slot. Integer mean and population
+// variance as the spec defines them, computed in 128 bits so large values cannot overflow.
+template <unsigned N = 10>
+class SampleWindow {
+public:
+    void add(int64_t x) {
+        if (count_ == 0) {
+            samples_.fill(x);
+        } else {
+            samples_[next_] = x;
+        }
+        next_ = (next_ + 1) % N;
+        ++count_;
+    }
+    uint64_t count() const { return count_; }
+    int64_t mean() const {
+        __int128 sum = 0;
+        for (int64_t x : samples_) sum += x;
+        return static_cast<int64_t>(floor_div(sum, N));
+    }
+    // Population variance, saturated to UINT64_MAX.
+    uint64_t variance() const {
+        const __int128 m = mean();
+        unsigned __int128 acc = 0;
+        for (int64_t x : samples_) {
+            const __int128 d = x - m;
+            acc += static_cast<unsigned __int128>(d * d);
+        }
+        acc /= N;
+        return acc > UINT64_MAX ? UINT64_MAX : static_cast<uint64_t>(acc);
+    }
+    const std::array<int64_t, N>& samples() const { return samples_; }
+
+private:
+    static __int128 floor_div(__int128 a, __int128 b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+    std::array<int64_t, N> samples_{};
+    unsigned next_ = 0;
+    uint64_t count_ = 0;
+};
+
+class PingTracker {
+public:
+    static constexpr unsigned kOutstanding = 20;
+
+    // Records a PING built at `now_ns`; returns its 16-bit ping sequence.
+    uint16_t on_ping_sent(uint64_t now_ns) {
+        const uint16_t seq = next_++;
+        slots_[seq % kOutstanding] = {seq, true, now_ns};
+        return seq;
+    }
+
+    // Matches a PONG; returns the RTT sample (ns) and the PING's send time, or nothing if the
+    // sequence is unknown, already answered, or the delta exceeds the elapsed time.
+    struct Match {
+        uint64_t t0;
+        std::optional<uint64_t> rtt;
+    };
+    std::optional<Match> on_pong(uint16_t ping_sequence, uint64_t pong_delta_ns, uint64_t now_ns) {
+        Slot& s = slots_[ping_sequence % kOutstanding];
+        if (!s.used || s.seq != ping_sequence) return std::nullopt;
+        s.used = false;
+        Match m{s.t0, std::nullopt};
+        const uint64_t elapsed = now_ns - s.t0;
+        if (now_ns >= s.t0 && elapsed >= pong_delta_ns) {
+            m.rtt = elapsed - pong_delta_ns;
+            rtt_.add(static_cast<int64_t>(*m.rtt));
+        }
+        return m;
+    }
+
+    bool has_rtt() const { return rtt_.count() > 0; }
+    uint64_t rtt_mean_ns() const { return static_cast<uint64_t>(rtt_.mean()); }
+    uint64_t rtt_variance_ns2() const { return rtt_.variance(); }
+    uint64_t samples() const { return rtt_.count(); }
+
+private:
+    struct Slot {
+        uint16_t seq = 0;
+        bool used = false;
+        uint64_t t0 = 0;
+    };
+    std::array<Slot, kOutstanding> slots_{};
+    uint16_t next_ = 0;
+    SampleWindow<10> rtt_;
+};
+
+}  // namespace pomelo

@@ -1,0 +1,45 @@
+// Server configuration, shared by the handshake (control side) and the shards (data side).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "protocol/crypto/key.hpp"
+#include "protocol/crypto/suite.hpp"
+#include "protocol/time.hpp"
+#include "protocol/wire/address.hpp"
+
+namespace pomelo::server {
+
+struct Config {
+    uint64_t protocol_id = 0;
+    crypto::Key private_key;
+    uint32_t max_clients = 256;
+    // Handshakes in flight (pending records); the oldest is recycled when full.
+    uint32_t max_pending = 4096;
+    // Tokens remembered for reuse detection (§12.10); the oldest is forgotten when full.
+    uint32_t token_history = 65536;
+    // The addresses clients are told to use. A REQUEST whose token lists none of them is
+    // dropped; empty disables the check (NAT / anycast deployments, §5.5).
+    std::vector<wire::Address> public_addresses;
+    // Refuse a token whose keys already served a connection (§9, §12.10).
+    bool refuse_token_reuse = true;
+    // Bit per crypto::Suite the server accepts.
+    uint32_t accepted_suites = 1u << static_cast<unsigned>(crypto::Suite::chacha20poly1305) |
+                               1u << static_cast<unsigned>(crypto::Suite::aes256gcm);
+    // Minimum spacing of handshake replies (CHALLENGE / DENIED) to one source (§12.11).
+    uint64_t handshake_interval_ns = 50 * kMillisecond;
+    // Slots of the per-source rate limiter (a lossy table indexed by keyed hash).
+    uint32_t rate_limit_slots = 1u << 16;
+    // Upper bound on a pending record's life; the token timeout applies when shorter (§19.24).
+    uint64_t pending_timeout_ns = 10 * kSecond;
+
+    // Connected phase (shards).
+    uint64_t ping_interval_ns = 100 * kMillisecond;
+    uint64_t pong_min_interval_ns = 50 * kMillisecond;  // 20 Hz PONG limit (§14.3)
+    unsigned disconnect_packets = 10;                   // sent 10 Hz on a server-side disconnect
+
+    bool accepts(crypto::Suite s) const { return accepted_suites >> static_cast<unsigned>(s) & 1; }
+};
+
+}  // namespace pomelo::server

@@ -1,0 +1,306 @@
+#include "protocol/server/handshake.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "protocol/wire/challenge_token.hpp"
+#include "protocol/wire/request.hpp"
+
+namespace pomelo::server {
+
+using wire::PacketType;
+using wire::WireError;
+
+Handshake::Handshake(const Config& config)
+    : config_(config),
+      pending_(std::max<uint32_t>(config.max_pending, 1)),
+      pending_index_(std::max<uint32_t>(config.max_pending, 1)),
+      tokens_(std::max<uint32_t>(config.token_history, 1)),
+      token_order_(std::max<uint32_t>(config.token_history, 1)),
+      client_ids_(std::max<uint32_t>(config.max_clients, 1)),
+      last_reply_ns_(std::max<uint32_t>(config.rate_limit_slots, 1), 0) {
+    free_pending_.reserve(pending_.size());
+    for (uint32_t i = static_cast<uint32_t>(pending_.size()); i-- > 0;) free_pending_.push_back(i);
+}
+
+void Handshake::start(const Now& now) {
+    stop();
+    challenge_key_ = crypto::Key::random();
+    challenge_sequence_ = 0;
+    // Unix ms × 2^16 leaves room for 65,536 pre-connection packets per millisecond of uptime
+    // before a restart could meet an old value (§9).
+    preconnect_sequence_ = (uint64_t{1} << 63) | ((now.unix_ms << 16) & ~(uint64_t{1} << 63));
+    running_ = true;
+}
+
+void Handshake::stop() {
+    running_ = false;
+    challenge_key_.wipe();
+    for (Pending& p : pending_)
+        if (p.used) release_pending(p);
+    tokens_.clear();
+    token_order_head_ = 0;
+    client_ids_.clear();
+    connected_ = 0;
+    std::fill(last_reply_ns_.begin(), last_reply_ns_.end(), 0);
+}
+
+// ---------------------------------------------------------------- rate limit (§12.11)
+
+bool Handshake::rate_limited(const wire::Address& from, uint64_t now_ns) {
+    const auto key = wire::AddressKey::of(from);
+    const uint64_t last = last_reply_ns_[rate_hash_(&key, sizeof key) % last_reply_ns_.size()];
+    return last != 0 && now_ns - last < config_.handshake_interval_ns;
+}
+
+void Handshake::stamp_rate_limit(const wire::Address& from, uint64_t now_ns) {
+    const auto key = wire::AddressKey::of(from);
+    last_reply_ns_[rate_hash_(&key, sizeof key) % last_reply_ns_.size()] = now_ns | 1;
+}
+
+// ---------------------------------------------------------------- token history (§12.10)
+
+void Handshake::remember_token(const TokenTag& tag, const wire::AddressKey& from, uint64_t expire_ms) {
+    if (tokens_.find(tag)) return;
+    if (tokens_.full()) {  // forget the oldest token to make room
+        tokens_.erase(token_order_[token_order_head_]);
+    }
+    tokens_.insert(tag, TokenUse{from, expire_ms, false});
+    token_order_[token_order_head_] = tag;
+    token_order_head_ = (token_order_head_ + 1) % token_order_.size();
+}
+
+// ---------------------------------------------------------------- pending records (§12.3)
+
+uint64_t Handshake::pending_life_ns(const Pending& p) const {
+    if (p.timeout_seconds > 0)
+        return std::min<uint64_t>(config_.pending_timeout_ns, uint64_t(p.timeout_seconds) * kSecond);
+    return config_.pending_timeout_ns;
+}
+
+void Handshake::expire_pending(uint64_t now_ns) {
+    while (oldest_ != kNil && now_ns - pending_[oldest_].touched_ns > config_.pending_timeout_ns)
+        release_pending(pending_[oldest_]);
+}
+
+Handshake::Pending* Handshake::find_pending(const wire::AddressKey& key) {
+    const uint32_t* i = pending_index_.find(key);
+    return i ? &pending_[*i] : nullptr;
+}
+
+void Handshake::unlink(uint32_t i) {
+    Pending& p = pending_[i];
+    if (p.prev != kNil) pending_[p.prev].next = p.next;
+    else oldest_ = p.next;
+    if (p.next != kNil) pending_[p.next].prev = p.prev;
+    else newest_ = p.prev;
+    p.prev = p.next = kNil;
+}
+
+void Handshake::append(uint32_t i) {
+    Pending& p = pending_[i];
+    p.prev = newest_;
+    p.next = kNil;
+    if (newest_ != kNil) pending_[newest_].next = i;
+    else oldest_ = i;
+    newest_ = i;
+}
+
+Handshake::Pending& Handshake::take_pending_slot(const wire::AddressKey& key) {
+    if (Pending* p = find_pending(key)) {
+        const uint32_t i = static_cast<uint32_t>(p - pending_.data());
+        unlink(i);
+        append(i);
+        return *p;
+    }
+    if (free_pending_.empty()) release_pending(pending_[oldest_]);  // recycle the oldest (bounded pool)
+    const uint32_t i = free_pending_.back();
+    free_pending_.pop_back();
+    Pending& p = pending_[i];
+    p.used = true;
+    p.address = key;
+    pending_index_.insert(key, i);
+    append(i);
+    return p;
+}
+
+void Handshake::release_pending(Pending& p) {
+    const uint32_t i = static_cast<uint32_t>(&p - pending_.data());
+    pending_index_.erase(p.address);
+    unlink(i);
+    p.client_to_server_key.wipe();
+    p.server_to_client_key.wipe();
+    crypto::secure_wipe(p.user_data.data(), p.user_data.size());
+    p.used = false;
+    free_pending_.push_back(i);
+}
+
+// ---------------------------------------------------------------- sending
+
+void Handshake::send_challenge(Pending& p, Outbox& out) {
+    wire::ChallengeToken token{p.client_id, p.user_data};
+    std::array<uint8_t, wire::kChallengeTokenSize> sealed;
+    const uint64_t token_sequence = challenge_sequence_++;
+    wire::seal_challenge_token(token, challenge_key_, token_sequence, sealed);
+    crypto::secure_wipe(token.user_data.data(), token.user_data.size());
+    const uint64_t seq = preconnect_sequence_++;
+    if (!emit(out, p.reply_to, PacketType::challenge, seq, p.ctx, p.server_to_client_key,
+              [&](std::span<uint8_t> body) { return wire::write_challenge_body({token_sequence, sealed}, body); })) {
+        counters_.drop(DropReason::no_tx_buffer);
+        return;
+    }
+    counters_.sent(PacketType::challenge);
+}
+
+void Handshake::send_denied(const wire::Address& to, const wire::PacketContext& ctx, const crypto::Key& key,
+                            Outbox& out) {
+    // Encrypted with the token's own key and protocol id, so the client can authenticate it
+    // (the reference uses a zero key, §12.9).
+    if (!emit(out, to, PacketType::denied, preconnect_sequence_++, ctx, key, [](std::span<uint8_t>) { return 0; })) {
+        counters_.drop(DropReason::no_tx_buffer);
+        return;
+    }
+    counters_.sent(PacketType::denied);
+}
+
+// ---------------------------------------------------------------- REQUEST (§12.4, our order §11.4)
+
+void Handshake::on_request(std::span<const uint8_t> datagram, const wire::Address& from, const Now& now,
+                           Outbox& out) {
+    if (!running_) return counters_.drop(DropReason::server_stopped);
+    wire::RequestPacket q;
+    if (WireError e = wire::read_request(datagram, q); e != WireError::ok) return counters_.drop(e);
+    if (!config_.accepts(q.suite)) return counters_.drop(DropReason::suite_not_accepted);
+    if (q.protocol_id != config_.protocol_id) return counters_.drop(DropReason::wrong_protocol_id);
+    if (q.expire_ms <= now.unix_ms) return counters_.drop(DropReason::token_expired);
+    if (rate_limited(from, now.ns)) return counters_.drop(DropReason::rate_limited);
+    expire_pending(now.ns);
+
+    const auto from_key = wire::AddressKey::of(from);
+    TokenTag tag;
+    std::memcpy(tag.data(), q.token_tag().data(), tag.size());
+
+    // A token already opened is recognised by its tag before any decryption: from another
+    // address it is a replay (no XChaCha20 for the attacker), from the same address a resend
+    // served from the pending record.
+    Pending* cached = nullptr;
+    if (const TokenUse* use = tokens_.find(tag)) {
+        if (use->connected && config_.refuse_token_reuse) return counters_.drop(DropReason::token_in_use);
+        if (!(use->address == from_key)) return counters_.drop(DropReason::token_in_use);
+        Pending* p = find_pending(from_key);
+        if (p && p->tag == tag) cached = p;
+    }
+
+    if (!cached) {
+        wire::PrivateConnectToken token;
+        if (WireError e = wire::open_request(q, config_.private_key, token); e != WireError::ok)
+            return counters_.drop(e);
+        if (!config_.public_addresses.empty()) {
+            bool listed = false;
+            for (const wire::Address& a : config_.public_addresses) listed |= token.addresses.contains(a);
+            if (!listed) return counters_.drop(DropReason::address_not_in_token);
+        }
+        remember_token(tag, from_key, q.expire_ms);
+        if (connected_ >= config_.max_clients) {
+            stamp_rate_limit(from, now.ns);
+            counters_.received(PacketType::request);
+            return send_denied(from, {q.suite, q.protocol_id}, token.server_to_client_key, out);
+        }
+        if (client_ids_.find(token.client_id)) return counters_.drop(DropReason::client_id_connected);
+        Pending& p = take_pending_slot(from_key);
+        p.reply_to = from;
+        p.tag = tag;
+        p.client_id = token.client_id;
+        p.timeout_seconds = token.timeout_seconds;
+        p.ctx = {q.suite, q.protocol_id};
+        p.client_to_server_key = token.client_to_server_key;
+        p.server_to_client_key = token.server_to_client_key;
+        p.user_data = token.user_data;
+        p.touched_ns = now.ns;
+        crypto::secure_wipe(token.user_data.data(), token.user_data.size());
+        cached = &p;
+    } else {
+        if (connected_ >= config_.max_clients) {
+            stamp_rate_limit(from, now.ns);
+            counters_.received(PacketType::request);
+            return send_denied(from, cached->ctx, cached->server_to_client_key, out);
+        }
+        if (client_ids_.find(cached->client_id)) return counters_.drop(DropReason::client_id_connected);
+        const uint32_t i = static_cast<uint32_t>(cached - pending_.data());
+        unlink(i);
+        append(i);
+        cached->touched_ns = now.ns;
+    }
+    counters_.received(PacketType::request);
+    stamp_rate_limit(from, now.ns);
+    send_challenge(*cached, out);
+}
+
+// ---------------------------------------------------------------- RESPONSE (§12.5)
+
+bool Handshake::on_response(std::span<uint8_t> datagram, const wire::PacketHeader& header,
+                            const wire::Address& from, const Now& now, Outbox& out, NewPeer& accepted) {
+    if (!running_) {
+        counters_.drop(DropReason::server_stopped);
+        return false;
+    }
+    expire_pending(now.ns);
+    Pending* p = find_pending(wire::AddressKey::of(from));
+    if (!p) {
+        counters_.drop(DropReason::no_pending);
+        return false;
+    }
+    if (now.ns - p->touched_ns > pending_life_ns(*p)) {  // the token timeout bounds the handshake
+        release_pending(*p);
+        counters_.drop(DropReason::no_pending);
+        return false;
+    }
+    std::span<uint8_t> body;
+    wire::Packet packet;
+    WireError e = wire::open_packet(p->ctx, p->client_to_server_key, header, datagram, body);
+    if (e == WireError::ok) e = wire::read_body(PacketType::response, body, packet);
+    if (e != WireError::ok) {
+        counters_.drop(e);
+        return false;
+    }
+    wire::ChallengeToken token;
+    e = wire::open_challenge_token(packet.challenge.encrypted_token.first<wire::kChallengeTokenSize>(), challenge_key_,
+                                   packet.challenge.token_sequence, token);
+    if (e != WireError::ok) {
+        counters_.drop(e);
+        return false;
+    }
+    if (token.client_id != p->client_id) {
+        counters_.drop(DropReason::challenge_mismatch);
+        return false;
+    }
+    if (client_ids_.find(p->client_id)) {
+        counters_.drop(DropReason::client_id_connected);
+        return false;
+    }
+    counters_.received(PacketType::response);
+    if (connected_ >= config_.max_clients) {  // the reference skips this check (§19.7)
+        send_denied(from, p->ctx, p->server_to_client_key, out);
+        release_pending(*p);
+        return false;
+    }
+    if (TokenUse* use = tokens_.find(p->tag)) use->connected = true;
+    client_ids_.insert(p->client_id, 1);
+    ++connected_;
+    accepted.address = from;
+    accepted.client_id = p->client_id;
+    accepted.timeout_seconds = p->timeout_seconds;
+    accepted.ctx = p->ctx;
+    accepted.client_to_server_key = p->client_to_server_key;
+    accepted.server_to_client_key = p->server_to_client_key;
+    accepted.user_data = token.user_data;
+    crypto::secure_wipe(token.user_data.data(), token.user_data.size());
+    release_pending(*p);
+    return true;
+}
+
+void Handshake::on_connection_closed(int64_t client_id) {
+    if (client_ids_.erase(client_id) && connected_ > 0) --connected_;
+}
+
+}  // namespace pomelo::server

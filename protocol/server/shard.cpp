@@ -1,0 +1,266 @@
+#include "protocol/server/shard.hpp"
+
+namespace pomelo::server {
+
+using wire::PacketType;
+using wire::WireError;
+
+const char* to_string(PeerState s) {
+    switch (s) {
+        case PeerState::free: return "free";
+        case PeerState::unconfirmed: return "unconfirmed";
+        case PeerState::connected: return "connected";
+        case PeerState::disconnecting: return "disconnecting";
+    }
+    return "?";
+}
+
+const char* to_string(CloseReason r) {
+    switch (r) {
+        case CloseReason::client_disconnected: return "client disconnected";
+        case CloseReason::timed_out: return "timed out";
+        case CloseReason::server_disconnected: return "disconnected by server";
+        case CloseReason::server_stopped: return "server stopped";
+    }
+    return "?";
+}
+
+Shard::Shard(const Config& config, uint32_t capacity, ShardHooks& hooks, Outbox& out)
+    : config_(config),
+      hooks_(hooks),
+      out_(out),
+      peers_(std::max<uint32_t>(capacity, 1)),
+      index_(std::max<uint32_t>(capacity, 1)),
+      timers_(std::max<uint32_t>(capacity, 1)) {
+    free_.reserve(peers_.size());
+    for (uint32_t i = static_cast<uint32_t>(peers_.size()); i-- > 0;) free_.push_back(i);
+}
+
+std::optional<PeerId> Shard::add(const NewPeer& np, const Now& now) {
+    if (free_.empty() || index_.find(wire::AddressKey::of(np.address))) return std::nullopt;
+    const uint32_t slot = free_.back();
+    free_.pop_back();
+    Peer& p = peers_[slot];
+    const uint32_t generation = p.generation + 1;
+    p = Peer{};
+    p.generation = generation;
+    p.state = PeerState::unconfirmed;
+    p.address = np.address;
+    p.client_id = np.client_id;
+    p.ctx = np.ctx;
+    p.recv_key = np.client_to_server_key;
+    p.send_key = np.server_to_client_key;
+    p.connected_ns = p.last_recv_ns = now.ns;
+    p.timeout_ns = np.timeout_seconds > 0 ? uint64_t(np.timeout_seconds) * kSecond : 0;
+    index_.insert(wire::AddressKey::of(np.address), slot);
+    ++size_;
+    const PeerId id{slot, generation};
+    hooks_.on_connect(id, np.client_id, np.user_data);
+    if (p.state == PeerState::unconfirmed) {  // the application may have disconnected it already
+        send_ping(p, now);                    // "connected" PING with time (§12.5 step 3)
+        timers_.schedule(slot, now.ns + config_.ping_interval_ns);
+    }
+    return id;
+}
+
+Peer* Shard::find(const wire::Address& address) {
+    const uint32_t* slot = index_.find(wire::AddressKey::of(address));
+    return slot ? &peers_[*slot] : nullptr;
+}
+
+Peer* Shard::get(PeerId id) {
+    if (id.slot >= peers_.size()) return nullptr;
+    Peer& p = peers_[id.slot];
+    return p.state != PeerState::free && p.generation == id.generation ? &p : nullptr;
+}
+
+PeerId Shard::id_of(const Peer& p) const { return {static_cast<uint32_t>(&p - peers_.data()), p.generation}; }
+
+uint32_t Shard::count(PeerState s) const {
+    uint32_t n = 0;
+    for (const Peer& p : peers_) n += p.state == s;
+    return n;
+}
+
+// ---------------------------------------------------------------- receive
+
+std::optional<DropReason> Shard::check(const Peer& p, const wire::PacketHeader& h) const {
+    switch (h.type) {
+        case PacketType::ping:
+        case PacketType::pong:
+        case PacketType::payload:
+        case PacketType::disconnect:
+            break;
+        case PacketType::request:
+        case PacketType::response:
+            return DropReason::handshake_from_connected;
+        case PacketType::challenge:
+        case PacketType::denied:
+            return DropReason::wrong_direction;
+    }
+    if (p.state == PeerState::disconnecting) return DropReason::peer_disconnecting;
+    if (p.state == PeerState::free) return DropReason::unknown_peer;
+    if (!p.replay.fresh(h.sequence)) return DropReason::replayed;
+    return std::nullopt;
+}
+
+void Shard::confirm(Peer& p) {
+    if (p.state == PeerState::unconfirmed) p.state = PeerState::connected;
+}
+
+void Shard::deliver(Peer& p, const wire::PacketHeader& h, std::span<const uint8_t> body, const Now& now) {
+    wire::Packet packet;
+    if (WireError e = wire::read_body(h.type, body, packet); e != WireError::ok) return counters_.drop(e);
+    // A PING must name this connection's client id; the reference lets a wrong one refresh
+    // liveness and consume replay state (§19.23).
+    if (h.type == PacketType::ping && packet.ping.client_id != p.client_id)
+        return counters_.drop(DropReason::wrong_client_id);
+
+    p.replay.commit(h.sequence);
+    p.last_recv_ns = now.ns;
+    counters_.received(h.type);
+    switch (h.type) {
+        case PacketType::ping:
+            confirm(p);
+            if (!p.pong_sent || now.ns - p.last_pong_ns >= config_.pong_min_interval_ns)
+                send_pong(p, packet.ping.ping_sequence, now.ns, now);
+            break;
+        case PacketType::pong:
+            confirm(p);  // §18: PONG and PAYLOAD confirm too
+            p.pings.on_pong(packet.pong.ping_sequence, packet.pong.pong_delta_time, now.ns);
+            break;
+        case PacketType::payload:
+            confirm(p);
+            hooks_.on_payload(id_of(p), packet.payload);
+            break;
+        case PacketType::disconnect:
+            close(p, CloseReason::client_disconnected);
+            break;
+        default:
+            break;
+    }
+}
+
+void Shard::receive(Peer& p, std::span<uint8_t> datagram, const wire::PacketHeader& h, const Now& now) {
+    if (auto reason = check(p, h)) return counters_.drop(*reason);
+    std::span<uint8_t> body;
+    if (WireError e = wire::open_packet(p.ctx, p.recv_key, h, datagram, body); e != WireError::ok)
+        return counters_.drop(e);
+    deliver(p, h, body, now);
+}
+
+// ---------------------------------------------------------------- send
+
+bool Shard::send_ping(Peer& p, const Now& now) {
+    const uint16_t ping_sequence = p.pings.on_ping_sent(now.ns);
+    // Time only while unconfirmed, as the reference: the client initialises its clock from it.
+    const wire::PingBody ping{p.client_id, ping_sequence, p.state == PeerState::unconfirmed, now.ns};
+    if (!emit(out_, p.address, PacketType::ping, p.send_sequence++, p.ctx, p.send_key,
+              [&](std::span<uint8_t> b) { return wire::write_ping_body(ping, b); })) {
+        counters_.drop(DropReason::no_tx_buffer);
+        return false;
+    }
+    counters_.sent(PacketType::ping);
+    return true;
+}
+
+bool Shard::send_pong(Peer& p, uint16_t ping_sequence, uint64_t recv_ns, const Now& now) {
+    const wire::PongBody pong{ping_sequence, recv_ns, now.ns - recv_ns};
+    if (!emit(out_, p.address, PacketType::pong, p.send_sequence++, p.ctx, p.send_key,
+              [&](std::span<uint8_t> b) { return wire::write_pong_body(pong, b); })) {
+        counters_.drop(DropReason::no_tx_buffer);
+        return false;
+    }
+    p.pong_sent = true;
+    p.last_pong_ns = now.ns;
+    counters_.sent(PacketType::pong);
+    return true;
+}
+
+bool Shard::send_disconnect(Peer& p) {
+    if (!emit(out_, p.address, PacketType::disconnect, p.send_sequence++, p.ctx, p.send_key,
+              [](std::span<uint8_t>) { return 0; })) {
+        counters_.drop(DropReason::no_tx_buffer);
+        return false;
+    }
+    counters_.sent(PacketType::disconnect);
+    return true;
+}
+
+bool Shard::send(PeerId id, std::span<const uint8_t> payload, const Now& now) {
+    Peer* p = get(id);
+    if (!p || payload.empty() || payload.size() > wire::kMaxPayloadSize) return false;
+    // Until the client confirms, every PAYLOAD rides behind a PING with time, so a client that
+    // lost the first PING still completes its handshake (§12.6).
+    if (p->state == PeerState::unconfirmed && !send_ping(*p, now)) return false;
+    if (!emit(out_, p->address, PacketType::payload, p->send_sequence++, p->ctx, p->send_key,
+              [&](std::span<uint8_t> b) {
+                  std::memcpy(b.data(), payload.data(), payload.size());
+                  return payload.size();
+              })) {
+        counters_.drop(DropReason::no_tx_buffer);
+        return false;
+    }
+    counters_.sent(PacketType::payload);
+    return true;
+}
+
+bool Shard::disconnect(PeerId id, const Now& now) {
+    Peer* p = get(id);
+    if (!p || p->state == PeerState::disconnecting) return false;
+    // Any live state, UNCONFIRMED included (§19.20).
+    p->state = PeerState::disconnecting;
+    p->disconnects_sent = 1;
+    send_disconnect(*p);
+    if (p->disconnects_sent >= config_.disconnect_packets) {
+        close(*p, CloseReason::server_disconnected);
+    } else {
+        timers_.schedule(slot_of(*p), now.ns + config_.ping_interval_ns);
+    }
+    return true;
+}
+
+void Shard::disconnect_all(const Now& now) {
+    for (Peer& p : peers_)
+        if (p.state == PeerState::unconfirmed || p.state == PeerState::connected) disconnect(id_of(p), now);
+}
+
+void Shard::clear() {
+    for (Peer& p : peers_)
+        if (p.state != PeerState::free) close(p, CloseReason::server_stopped);
+}
+
+void Shard::close(Peer& p, CloseReason reason) {
+    const uint32_t slot = slot_of(p);
+    const PeerId id{slot, p.generation};
+    const int64_t client_id = p.client_id;
+    timers_.cancel(slot);
+    index_.erase(wire::AddressKey::of(p.address));
+    p.recv_key.wipe();
+    p.send_key.wipe();
+    p.state = PeerState::free;
+    free_.push_back(slot);
+    --size_;
+    hooks_.on_close(id, client_id, reason);
+}
+
+// ---------------------------------------------------------------- timers (§12.6-§12.8, §16)
+
+void Shard::on_timer(uint32_t slot, const Now& now) {
+    Peer& p = peers_[slot];
+    if (p.state == PeerState::free) return;
+    if (p.timeout_ns && now.ns - p.last_recv_ns > p.timeout_ns) return close(p, CloseReason::timed_out);
+    if (p.state == PeerState::disconnecting) {
+        send_disconnect(p);
+        if (++p.disconnects_sent >= config_.disconnect_packets) return close(p, CloseReason::server_disconnected);
+    } else {
+        send_ping(p, now);
+    }
+    timers_.schedule(slot, now.ns + config_.ping_interval_ns);
+}
+
+void Shard::update(const Now& now) {
+    timers_.expire(now.ns, [&](uint32_t slot) { on_timer(slot, now); });
+}
+
+}  // namespace pomelo::server

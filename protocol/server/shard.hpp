@@ -1,0 +1,121 @@
+// A shard of the server's connections (spec §12.6-§12.8): the connected phase for the peers
+// it owns. In the engine each worker lcore runs one shard; the single-threaded Server runs one.
+//
+// The receive path is split so a burst pipeline can batch the AEAD between the stages:
+//   check()   - type, state and replay *test*, no crypto
+//   (open the packet with peer.recv_key: wire::open_packet, alone or as part of a burst)
+//   deliver() - body decode, replay *commit*, liveness, state machine, application
+// Nothing about a peer changes before its packet authenticates and decodes.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "protocol/flat_map.hpp"
+#include "protocol/outbox.hpp"
+#include "protocol/replay.hpp"
+#include "protocol/rtt.hpp"
+#include "protocol/server/config.hpp"
+#include "protocol/server/handshake.hpp"
+#include "protocol/stats.hpp"
+#include "protocol/time.hpp"
+#include "protocol/timer_wheel.hpp"
+
+namespace pomelo::server {
+
+enum class PeerState : uint8_t { free = 0, unconfirmed, connected, disconnecting };
+enum class CloseReason : uint8_t { client_disconnected, timed_out, server_disconnected, server_stopped };
+const char* to_string(PeerState s);
+const char* to_string(CloseReason r);
+
+// A connection handle that detects reuse of its slot.
+struct PeerId {
+    uint32_t slot = UINT32_MAX;
+    uint32_t generation = 0;
+    bool operator==(const PeerId&) const = default;
+};
+
+struct Peer {
+    PeerState state = PeerState::free;
+    uint32_t generation = 0;
+    wire::Address address;
+    int64_t client_id = 0;
+    wire::PacketContext ctx;
+    crypto::Key recv_key;  // client -> server
+    crypto::Key send_key;  // server -> client
+    uint64_t send_sequence = 0;
+    ReplayWindow replay;
+    uint64_t connected_ns = 0;
+    uint64_t last_recv_ns = 0;
+    uint64_t timeout_ns = 0;  // 0: never (negative token timeout)
+    uint64_t last_pong_ns = 0;
+    bool pong_sent = false;
+    uint8_t disconnects_sent = 0;
+    PingTracker pings;
+};
+
+// What the shard reports upward (the application, and the handshake's capacity count).
+class ShardHooks {
+public:
+    virtual ~ShardHooks() = default;
+    virtual void on_connect(PeerId id, int64_t client_id, const wire::UserData& user_data) = 0;
+    virtual void on_payload(PeerId id, std::span<const uint8_t> payload) = 0;
+    virtual void on_close(PeerId id, int64_t client_id, CloseReason reason) = 0;
+};
+
+class Shard {
+public:
+    Shard(const Config& config, uint32_t capacity, ShardHooks& hooks, Outbox& out);
+
+    // Takes over a connection the handshake accepted; sends its first PING (with time).
+    std::optional<PeerId> add(const NewPeer& peer, const Now& now);
+
+    Peer* find(const wire::Address& address);
+    Peer* get(PeerId id);
+    PeerId id_of(const Peer& p) const;
+
+    // Stage 1: cheap checks. ok, or the reason to drop.
+    std::optional<DropReason> check(const Peer& peer, const wire::PacketHeader& header) const;
+    // Stage 3: after the packet opened with peer.recv_key.
+    void deliver(Peer& peer, const wire::PacketHeader& header, std::span<const uint8_t> body, const Now& now);
+    // All three stages for one datagram (decrypted in place).
+    void receive(Peer& peer, std::span<uint8_t> datagram, const wire::PacketHeader& header, const Now& now);
+
+    // Timers: PINGs at 10 Hz, timeouts, DISCONNECT resends. Visits only peers that are due.
+    void update(const Now& now);
+
+    bool send(PeerId id, std::span<const uint8_t> payload, const Now& now);
+    bool disconnect(PeerId id, const Now& now);
+    void disconnect_all(const Now& now);
+    // Forgets every connection without sending anything (hard stop).
+    void clear();
+
+    uint32_t size() const { return size_; }
+    uint32_t capacity() const { return static_cast<uint32_t>(peers_.size()); }
+    uint32_t count(PeerState s) const;
+    const Counters& counters() const { return counters_; }
+    Counters& counters() { return counters_; }
+
+private:
+    void close(Peer& p, CloseReason reason);
+    void confirm(Peer& p);
+    bool send_ping(Peer& p, const Now& now);
+    bool send_pong(Peer& p, uint16_t ping_sequence, uint64_t recv_ns, const Now& now);
+    bool send_disconnect(Peer& p);
+    void on_timer(uint32_t slot, const Now& now);
+    uint32_t slot_of(const Peer& p) const { return static_cast<uint32_t>(&p - peers_.data()); }
+
+    Config config_;
+    ShardHooks& hooks_;
+    Outbox& out_;
+    std::vector<Peer> peers_;
+    std::vector<uint32_t> free_;
+    FlatMap<wire::AddressKey, uint32_t> index_;
+    TimerWheel timers_;
+    uint32_t size_ = 0;
+    Counters counters_;
+};
+
+}  // namespace pomelo::server
