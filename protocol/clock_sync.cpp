@@ -21,42 +21,40 @@ void ClockSync::on_pong(uint64_t t0, uint64_t t1, uint64_t delta, uint64_t t3) {
     // Wrapping differences reinterpreted as signed, halved toward zero (§14.5).
     const int64_t theta = static_cast<int64_t>((t1 - t0) + (t2 - t3)) / 2;
     const int64_t delay = static_cast<int64_t>((t3 - t0) - delta);
+    if (have_) residuals_.add(theta - offset_at(t3));
+    window_[samples_ % kWindow] = {t3, theta, delay};
     ++samples_;
-    delays_.add(delay);
-    if (!have_) {
-        offset_ = static_cast<double>(theta);
-        ref_ = t3;
-        have_ = true;
-    }
-    const double predicted = static_cast<double>(offset_at(t3));
-    const double error = static_cast<double>(theta) - predicted;
-    residuals_.add(static_cast<int64_t>(error));
+    fit();
+}
 
-    if (samples_ <= kWarmup) {  // warm-up: trust the least delayed sample seen so far
-        if (delay <= best_delay_) {
-            best_delay_ = delay;
-            offset_ = static_cast<double>(theta);
-            ref_ = t3;
-        }
-        return;
+void ClockSync::fit() {
+    const size_t n = std::min<uint64_t>(samples_, kWindow);
+    const Sample& newest = window_[(samples_ - 1) % kWindow];
+    int64_t min_delay = INT64_MAX;
+    uint64_t oldest_t3 = newest.t3;
+    for (size_t i = 0; i < n; ++i) {
+        min_delay = std::min(min_delay, window_[i].delay);
+        if (static_cast<int64_t>(window_[i].t3 - oldest_t3) < 0) oldest_t3 = window_[i].t3;
     }
-    if (std::fabs(error) > static_cast<double>(kStepNs)) {  // a real jump, not jitter
-        if (++far_ >= 3) {
-            offset_ = static_cast<double>(theta);
-            ref_ = t3;
-            far_ = 0;
-        }
-        return;
+    // Weighted least squares of y = θ - θ_newest over x = t3 - t3_newest (seconds, ns).
+    double sw = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
+    for (size_t i = 0; i < n; ++i) {
+        const Sample& s = window_[i];
+        const double excess_ms = static_cast<double>(s.delay - min_delay) / 1e6;
+        const double w = 1.0 / ((excess_ms + 1.0) * (excess_ms + 1.0));
+        const double x = static_cast<double>(static_cast<int64_t>(s.t3 - newest.t3)) / 1e9;
+        const double y = static_cast<double>(s.theta - newest.theta);
+        sw += w, sx += w * x, sy += w * y, sxx += w * x * x, sxy += w * x * y;
     }
-    far_ = 0;
-    if (delay > delays_.mean()) return;  // more delay, more asymmetry: skip
-
-    const double elapsed = static_cast<double>(static_cast<int64_t>(t3 - ref_));
-    offset_ = predicted + kPhaseGain * error;
-    if (elapsed > 0 && used_ > 0)
-        frequency_ = std::clamp(frequency_ + kFrequencyGain * error / elapsed, -kMaxDrift, kMaxDrift);
-    ref_ = t3;
-    ++used_;
+    double slope = 0;  // ns of offset per second of local time
+    const double det = sw * sxx - sx * sx;
+    if (newest.t3 - oldest_t3 >= kMinDriftSpan && det > 0) slope = (sw * sxy - sx * sy) / det;
+    slope = std::clamp(slope, -kMaxDrift * 1e9, kMaxDrift * 1e9);
+    const double intercept = (sy - slope * sx) / sw;
+    offset_ = static_cast<double>(newest.theta) + intercept;
+    frequency_ = slope / 1e9;
+    ref_ = newest.t3;
+    have_ = true;
 }
 
 uint64_t ClockSync::jitter_ns() const {

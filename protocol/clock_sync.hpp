@@ -1,16 +1,16 @@
 // The client's estimate of the server's clock (spec §14.5): network time = local monotonic
-// time + offset, where the offset follows the server's monotonic clock across jitter and
-// clock drift. Wire-invisible, so ours differs from the reference (whose 10-sample window
-// overflows, §19.22):
-//   - each PONG gives an offset sample θ = ((t1 - t0) + (t2 - t3)) / 2 and a delay;
-//   - samples with a delay above the recent mean are skipped (their error is larger);
-//   - the first kWarmup samples set the offset to the lowest-delay sample seen;
-//   - after that a second-order loop (phase + frequency, critically damped) tracks offset and
-//     drift, so a constant drift leaves no steady error; a jump larger than kStepNs that
-//     persists for 3 samples is taken at once.
-// All arithmetic is on differences (residuals), never on squares of absolute offsets.
+// time + offset, where the offset follows the server's monotonic clock through jitter and
+// clock drift. Wire-invisible, so ours differs from the reference, whose statistics overflow
+// (§19.22) and which cannot follow drift:
+//   - each PONG gives an offset sample θ = ((t1 - t0) + (t2 - t3)) / 2 and a round-trip delay;
+//   - a sample's error is at most half its delay above the smallest delay seen, so samples
+//     are weighted by 1 / (excess delay + 1 ms)²: near-minimum round trips dominate;
+//   - a weighted least-squares line through the last kWindow samples gives offset and drift
+//     (drift only once the window spans kMinDriftSpan; clamped to ±500 ppm).
+// Arithmetic is on differences from the newest sample, never on squares of absolute offsets.
 #pragma once
 
+#include <array>
 #include <cstdint>
 
 #include "protocol/rtt.hpp"
@@ -19,10 +19,8 @@ namespace pomelo {
 
 class ClockSync {
 public:
-    static constexpr unsigned kWarmup = 10;
-    static constexpr int64_t kStepNs = 50'000'000;
-    static constexpr double kPhaseGain = 1.0 / 16;
-    static constexpr double kFrequencyGain = kPhaseGain * kPhaseGain / 4;
+    static constexpr unsigned kWindow = 256;
+    static constexpr uint64_t kMinDriftSpan = 5'000'000'000;  // ns
     static constexpr double kMaxDrift = 500e-6;
 
     void reset() { *this = ClockSync{}; }
@@ -43,15 +41,19 @@ public:
     uint64_t jitter_ns() const;
 
 private:
+    struct Sample {
+        uint64_t t3;
+        int64_t theta;
+        int64_t delay;
+    };
+    void fit();
+
     bool have_ = false;
     double offset_ = 0;     // ns, at local time ref_
     double frequency_ = 0;  // server ns per local ns, minus 1
     uint64_t ref_ = 0;
     uint64_t samples_ = 0;
-    uint64_t used_ = 0;
-    unsigned far_ = 0;                        // consecutive samples beyond kStepNs
-    int64_t best_delay_ = INT64_MAX;          // warm-up: lowest delay seen
-    SampleWindow<10> delays_;
+    std::array<Sample, kWindow> window_{};
     SampleWindow<10> residuals_;
 };
 
