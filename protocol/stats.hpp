@@ -24,7 +24,7 @@ namespace pomelo {
     X(token_in_use, "token already used from another address or for a connection")      \
     X(address_not_in_token, "this server's address is not in the token")                 \
     X(no_pending, "RESPONSE without a pending REQUEST from this address")                 \
-    X(challenge_mismatch, "challenge token does not match the pending REQUEST")           \
+    X(challenge_mismatch, "challenge token expired or not the pending REQUEST's")         \
     X(client_id_connected, "client id already connected")                                 \
     X(wrong_client_id, "PING with a client id other than the connection's")               \
     X(wrong_state, "packet not expected in the current state")                            \

@@ -16,7 +16,7 @@ meson test -C build --print-errorlogs --num-processes 1 || status=1
 
 echo "== tests under ASan+UBSan (build-san/)"
 if [ ! -f build-san/build.ninja ]; then
-  CXX=clang++ CC=clang meson setup build-san --buildtype=debug -Dfuzz=true -Dbenchmarks=false \
+  CXX=clang++ CC=clang meson setup build-san -Dfuzz=true -Dbenchmarks=false \
     -Db_sanitize=address,undefined -Db_lundef=false -Dcpp_args=-fno-sanitize-recover=all \
     || { echo "0 passed, 1 failed"; exit 1; }
 fi

@@ -79,7 +79,8 @@ uint64_t Handshake::pending_life_ns(const Pending& p) const {
 }
 
 void Handshake::expire_pending(uint64_t now_ns) {
-    while (oldest_ != kNil && now_ns - pending_[oldest_].touched_ns > config_.pending_timeout_ns)
+    // Oldest first; records with a shorter token timeout are also caught at their RESPONSE.
+    while (oldest_ != kNil && now_ns - pending_[oldest_].touched_ns > pending_life_ns(pending_[oldest_]))
         release_pending(pending_[oldest_]);
 }
 
@@ -137,8 +138,10 @@ void Handshake::release_pending(Pending& p) {
 
 // ---------------------------------------------------------------- sending
 
-void Handshake::send_challenge(Pending& p, Outbox& out) {
-    wire::ChallengeToken token{p.client_id, p.user_data};
+void Handshake::send_challenge(Pending& p, const Now& now, Outbox& out) {
+    // The challenge token dies with the pending record: a recorded RESPONSE cannot be
+    // replayed into a later handshake (§19.4).
+    wire::ChallengeToken token{p.client_id, p.user_data, now.ns + pending_life_ns(p)};
     std::array<uint8_t, wire::kChallengeTokenSize> sealed;
     const uint64_t token_sequence = challenge_sequence_++;
     wire::seal_challenge_token(token, challenge_key_, token_sequence, sealed);
@@ -193,6 +196,7 @@ void Handshake::on_request(std::span<const uint8_t> datagram, const wire::Addres
 
     if (!cached) {
         wire::PrivateConnectToken token;
+        ++token_decrypts_;
         if (WireError e = wire::open_request(q, config_.private_key, token); e != WireError::ok)
             return counters_.drop(e);
         if (!config_.public_addresses.empty()) {
@@ -233,7 +237,7 @@ void Handshake::on_request(std::span<const uint8_t> datagram, const wire::Addres
     }
     counters_.received(PacketType::request);
     stamp_rate_limit(from, now.ns);
-    send_challenge(*cached, out);
+    send_challenge(*cached, now, out);
 }
 
 // ---------------------------------------------------------------- RESPONSE (§12.5)
@@ -270,7 +274,7 @@ bool Handshake::on_response(std::span<uint8_t> datagram, const wire::PacketHeade
         counters_.drop(e);
         return false;
     }
-    if (token.client_id != p->client_id) {
+    if (token.client_id != p->client_id || (token.expires_ns && now.ns > token.expires_ns)) {
         counters_.drop(DropReason::challenge_mismatch);
         return false;
     }

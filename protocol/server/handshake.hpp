@@ -58,8 +58,14 @@ public:
     // A shard ended a connection: frees its client id and its capacity slot.
     void on_connection_closed(int64_t client_id);
 
+    // Forgets pending records older than their life (the token timeout, capped by
+    // pending_timeout_ns), §19.24.
+    void update(const Now& now) { expire_pending(now.ns); }
+
     uint32_t connected() const { return connected_; }
     uint32_t pending() const { return static_cast<uint32_t>(pending_index_.size()); }
+    // Private connect tokens decrypted (XChaCha20): what a REQUEST flood costs the server.
+    uint64_t token_decrypts() const { return token_decrypts_; }
     const Counters& counters() const { return counters_; }
     Counters& counters() { return counters_; }
 
@@ -95,7 +101,7 @@ private:
     void release_pending(Pending& p);
     void unlink(uint32_t i);
     void append(uint32_t i);
-    void send_challenge(Pending& p, Outbox& out);
+    void send_challenge(Pending& p, const Now& now, Outbox& out);
     void send_denied(const wire::Address& to, const wire::PacketContext& ctx, const crypto::Key& key, Outbox& out);
 
     Config config_;
@@ -119,6 +125,7 @@ private:
     KeyedHash rate_hash_;
     std::vector<uint64_t> last_reply_ns_;
 
+    uint64_t token_decrypts_ = 0;
     Counters counters_;
 };
 

@@ -50,6 +50,7 @@ void Server::receive(std::span<uint8_t> datagram, const wire::Address& from, con
 
 void Server::update(const Now& now) {
     if (state_ == ServerState::stopped) return;
+    handshake_.update(now);
     shard_.update(now);
     if (state_ == ServerState::stopping && shard_.size() == 0) stop();
 }

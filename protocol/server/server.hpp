@@ -43,6 +43,7 @@ public:
     ServerState state() const { return state_; }
     uint32_t connections() const { return shard_.size(); }
     uint32_t pending() const { return handshake_.pending(); }
+    const Handshake& handshake() const { return handshake_; }
     Counters counters() const;
     Shard& shard() { return shard_; }
 

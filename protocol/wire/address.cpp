@@ -30,6 +30,8 @@ static std::optional<uint16_t> parse_port(std::string_view s) {
 }
 
 std::optional<Address> Address::parse(std::string_view text) {
+    // inet_pton reads a C string: an embedded NUL would cut the host short silently.
+    if (text.find('\0') != std::string_view::npos) return std::nullopt;
     Address a;
     std::string host;
     std::string_view port_text;

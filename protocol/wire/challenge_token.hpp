@@ -13,6 +13,10 @@ namespace pomelo::wire {
 struct ChallengeToken {
     int64_t client_id = 0;
     UserData user_data{};
+    // Server-internal: the spec leaves bytes 264..283 as zero padding and clients echo the
+    // token opaquely, so our server keeps the token's deadline (its monotonic ns) at 264.
+    // 0 = none (the reference's tokens never expire, §19.4).
+    uint64_t expires_ns = 0;
 };
 
 // Nonce = 00 00 00 00 || challenge sequence u64 LE; no associated data.

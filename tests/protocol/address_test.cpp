@@ -69,6 +69,9 @@ TEST(AddressParse, RejectsMalformedText) {
     for (const char* text : {"", "127.0.0.1", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:-1", "1.2.3:4", "[::1]",
                              "[::1]40000", "::1:40000", "[zz::1]:1", "localhost:80", "127.0.0.1:80x"})
         EXPECT_FALSE(Address::parse(text)) << text;
+    using namespace std::string_view_literals;
+    EXPECT_FALSE(Address::parse("1.2.3.4\0junk:80"sv));
+    EXPECT_FALSE(Address::parse("[::\0001]:40000"sv));
 }
 
 }  // namespace
