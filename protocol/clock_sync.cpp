@@ -18,8 +18,10 @@ int64_t ClockSync::offset_at(uint64_t local) const {
 
 void ClockSync::on_pong(uint64_t t0, uint64_t t1, uint64_t delta, uint64_t t3) {
     const uint64_t t2 = t1 + delta;
-    // Wrapping differences reinterpreted as signed, halved toward zero (§14.5).
-    const int64_t theta = static_cast<int64_t>((t1 - t0) + (t2 - t3)) / 2;
+    // (t1 - t0 + t2 - t3) / 2 as in §14.5, but halved term by term: with epochs 2^62 or more
+    // apart the sum itself would overflow.
+    const int64_t a = static_cast<int64_t>(t1 - t0), b = static_cast<int64_t>(t2 - t3);
+    const int64_t theta = a / 2 + b / 2 + (a % 2 + b % 2) / 2;
     const int64_t delay = static_cast<int64_t>((t3 - t0) - delta);
     if (have_) residuals_.add(theta - offset_at(t3));
     window_[samples_ % kWindow] = {t3, theta, delay};
