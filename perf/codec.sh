@@ -10,7 +10,8 @@ out=build/bench_codec.json
 python3 - "$out" <<'PY'
 import json, sys
 doc = json.load(open(sys.argv[1]))
-ns = {b["run_name"]: b["real_time"] for b in doc["benchmarks"] if b.get("aggregate_name") == "median"}
+ns = {b["run_name"]: b["real_time"] for b in doc["benchmarks"] if b.get("run_type") == "iteration"}
+ns.update({b["run_name"]: b["real_time"] for b in doc["benchmarks"] if b.get("aggregate_name") == "median"})
 def get(name): return ns.get(name)
 print(f"host: {doc['context'].get('host_name','?')}, {doc['context']['num_cpus']} cpus, "
       f"{doc['context']['mhz_per_cpu']} MHz; medians of {doc['benchmarks'][0].get('repetitions','?')} runs\n")

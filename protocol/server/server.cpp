@@ -6,7 +6,11 @@ using wire::PacketType;
 using wire::WireError;
 
 Server::Server(const Config& config, Events& events, Outbox& out)
-    : events_(events), out_(out), handshake_(config), shard_(config, config.max_clients, *this, out) {}
+    : events_(events),
+      out_(out),
+      handshake_(config),
+      shard_(config, config.max_clients, *this, out),
+      aead_(crypto::make_best_burst()) {}
 
 bool Server::start(const Now& now) {
     if (state_ != ServerState::stopped) return false;
@@ -24,34 +28,45 @@ void Server::shutdown(const Now& now) {
 
 void Server::stop() {
     shard_.clear();
+    shard_.end_pass();
     handshake_.stop();
     state_ = ServerState::stopped;
 }
 
-void Server::receive(std::span<uint8_t> datagram, const wire::Address& from, const Now& now) {
-    if (state_ == ServerState::stopped) return front_.drop(DropReason::server_stopped);
-    wire::PacketHeader h;
-    if (WireError e = wire::read_header(datagram, h); e != WireError::ok) return front_.drop(e);
-    if (h.type == PacketType::challenge || h.type == PacketType::denied)
-        return front_.drop(DropReason::wrong_direction);
-    Peer* peer = shard_.find(from);
-    if (h.type == PacketType::request || h.type == PacketType::response) {
-        if (peer) return front_.drop(DropReason::handshake_from_connected);
-        if (state_ != ServerState::running) return front_.drop(DropReason::server_stopped);
-        if (h.type == PacketType::request) return handshake_.on_request(datagram, from, now, out_);
-        NewPeer accepted;
-        if (handshake_.on_response(datagram, h, from, now, out_, accepted) && !shard_.add(accepted, now))
-            handshake_.on_connection_closed(accepted.client_id);  // cannot happen: capacity is checked
+void Server::receive(std::span<RxDatagram> burst, const Now& now) {
+    if (state_ == ServerState::stopped) {
+        for (size_t i = 0; i < burst.size(); ++i) front_.drop(DropReason::server_stopped);
         return;
     }
-    if (!peer) return front_.drop(DropReason::unknown_peer);
-    shard_.receive(*peer, datagram, h, now);
+    for (size_t base = 0; base < burst.size(); base += Shard::kMaxBurst) {
+        auto chunk = burst.subspan(base, std::min<size_t>(Shard::kMaxBurst, burst.size() - base));
+        uint32_t handshake[Shard::kMaxBurst];
+        const uint32_t n = shard_.receive_burst(chunk, now, *aead_, handshake);
+        for (uint32_t k = 0; k < n; ++k) {
+            RxDatagram& d = chunk[handshake[k]];
+            if (state_ != ServerState::running) {
+                front_.drop(DropReason::server_stopped);
+                continue;
+            }
+            if (d.bytes[0] == 0) {
+                handshake_.on_request(d.bytes, d.from, now, out_);
+                continue;
+            }
+            wire::PacketHeader h;
+            wire::read_header(d.bytes, h);  // a RESPONSE header that parsed in the shard
+            NewPeer accepted;
+            if (handshake_.on_response(d.bytes, h, d.from, now, out_, accepted) && !shard_.add(accepted, now))
+                handshake_.on_connection_closed(accepted.client_id);  // cannot happen: capacity is checked
+        }
+    }
+    shard_.end_pass();
 }
 
 void Server::update(const Now& now) {
     if (state_ == ServerState::stopped) return;
     handshake_.update(now);
     shard_.update(now);
+    shard_.end_pass();
     if (state_ == ServerState::stopping && shard_.size() == 0) stop();
 }
 

@@ -33,11 +33,20 @@ public:
     // Any state -> STOPPED at once, nothing sent; keys wiped.
     void stop();
 
-    void receive(std::span<uint8_t> datagram, const wire::Address& from, const Now& now);
+    // Datagrams are decrypted in place. A burst of one is fine; larger bursts batch the AEAD.
+    void receive(std::span<RxDatagram> burst, const Now& now);
+    void receive(std::span<uint8_t> datagram, const wire::Address& from, const Now& now) {
+        RxDatagram one{datagram, from};
+        receive(std::span(&one, 1), now);
+    }
     void update(const Now& now);
 
     bool send(PeerId id, std::span<const uint8_t> payload, const Now& now) { return shard_.send(id, payload, now); }
-    bool disconnect(PeerId id, const Now& now) { return shard_.disconnect(id, now); }
+    bool disconnect(PeerId id, const Now& now) {
+        const bool ok = shard_.disconnect(id, now);
+        shard_.end_pass();
+        return ok;
+    }
     const Peer* peer(PeerId id) { return shard_.get(id); }
 
     ServerState state() const { return state_; }
@@ -58,6 +67,7 @@ private:
     Shard shard_;
     ServerState state_ = ServerState::stopped;
     Counters front_;  // drops before a packet reaches the handshake or a peer
+    std::unique_ptr<crypto::BurstAead> aead_;
 };
 
 }  // namespace pomelo::server

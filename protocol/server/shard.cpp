@@ -33,6 +33,7 @@ Shard::Shard(const Config& config, uint32_t capacity, ShardHooks& hooks, Outbox&
       index_(std::max<uint32_t>(capacity, 1)),
       timers_(std::max<uint32_t>(capacity, 1)) {
     free_.reserve(peers_.size());
+    closing_.reserve(peers_.size());
     for (uint32_t i = static_cast<uint32_t>(peers_.size()); i-- > 0;) free_.push_back(i);
 }
 
@@ -141,14 +142,6 @@ void Shard::deliver(Peer& p, const wire::PacketHeader& h, std::span<const uint8_
     }
 }
 
-void Shard::receive(Peer& p, std::span<uint8_t> datagram, const wire::PacketHeader& h, const Now& now) {
-    if (auto reason = check(p, h)) return counters_.drop(*reason);
-    std::span<uint8_t> body;
-    if (WireError e = wire::open_packet(p.ctx, p.recv_key, h, datagram, body); e != WireError::ok)
-        return counters_.drop(e);
-    deliver(p, h, body, now);
-}
-
 // ---------------------------------------------------------------- send
 
 bool Shard::send_ping(Peer& p, const Now& now) {
@@ -236,12 +229,87 @@ void Shard::close(Peer& p, CloseReason reason) {
     const int64_t client_id = p.client_id;
     timers_.cancel(slot);
     index_.erase(wire::AddressKey::of(p.address));
-    p.recv_key.wipe();
-    p.send_key.wipe();
     p.state = PeerState::free;
-    free_.push_back(slot);
+    closing_.push_back(slot);
     --size_;
     hooks_.on_close(id, client_id, reason);
+}
+
+void Shard::end_pass() {
+    for (uint32_t slot : closing_) {
+        peers_[slot].recv_key.wipe();
+        peers_[slot].send_key.wipe();
+        free_.push_back(slot);
+    }
+    closing_.clear();
+}
+
+uint32_t Shard::receive_burst(std::span<RxDatagram> burst, const Now& now, crypto::BurstAead& aead,
+                              std::span<uint32_t> handshake) {
+    uint32_t handshakes = 0;
+    for (size_t base = 0; base < burst.size(); base += kMaxBurst) {
+        const size_t n = std::min<size_t>(kMaxBurst, burst.size() - base);
+        wire::PacketHeader headers[kMaxBurst];
+        Peer* owners[kMaxBurst];
+        wire::PacketAd ads[kMaxBurst];
+        crypto::AeadOp ops[kMaxBurst];
+        uint32_t op_of[kMaxBurst];
+        uint32_t nops = 0;
+        // Stage 1: everything that needs no cryptography, counted by reason.
+        for (size_t i = 0; i < n; ++i) {
+            RxDatagram& d = burst[base + i];
+            owners[i] = nullptr;
+            if (WireError e = wire::read_header(d.bytes, headers[i]); e != WireError::ok) {
+                counters_.drop(e);
+                continue;
+            }
+            const PacketType type = headers[i].type;
+            Peer* p = find(d.from);
+            if (!p) {
+                if (type == PacketType::request || type == PacketType::response) {
+                    if (handshakes < handshake.size()) handshake[handshakes++] = static_cast<uint32_t>(base + i);
+                } else {
+                    counters_.drop(type == PacketType::challenge || type == PacketType::denied
+                                       ? DropReason::wrong_direction
+                                       : DropReason::unknown_peer);
+                }
+                continue;
+            }
+            if (auto reason = check(*p, headers[i])) {
+                counters_.drop(*reason);
+                continue;
+            }
+            owners[i] = p;
+            const size_t body = wire::body_size_of(headers[i], d.bytes.size());
+            ads[i] = wire::packet_ad(p->ctx, d.bytes[0]);
+            op_of[i] = nops;
+            ops[nops++] = {p->ctx.suite, &p->recv_key, nullptr, headers[i].sequence, ads[i].data(),
+                           static_cast<uint32_t>(ads[i].size()), d.bytes.data() + headers[i].size,
+                           static_cast<uint32_t>(body), d.bytes.data() + headers[i].size + body, false};
+        }
+        // Stage 2: one AEAD burst.
+        aead.open(std::span(ops, nops));
+        // Stage 3: in arrival order, so a DISCONNECT after a PAYLOAD is seen after it.
+        for (size_t i = 0; i < n; ++i) {
+            Peer* p = owners[i];
+            if (!p) continue;
+            const crypto::AeadOp& op = ops[op_of[i]];
+            if (!op.ok) {
+                counters_.drop(WireError::auth_failed);
+                continue;
+            }
+            if (p->state == PeerState::free || p->state == PeerState::disconnecting) {
+                counters_.drop(DropReason::peer_disconnecting);  // closed earlier in this burst
+                continue;
+            }
+            if (!p->replay.fresh(headers[i].sequence)) {  // a duplicate within this burst
+                counters_.drop(DropReason::replayed);
+                continue;
+            }
+            deliver(*p, headers[i], std::span<const uint8_t>(op.text, op.size), now);
+        }
+    }
+    return handshakes;
 }
 
 // ---------------------------------------------------------------- timers (§12.6-§12.8, §16)

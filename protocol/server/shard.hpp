@@ -1,9 +1,9 @@
 // A shard of the server's connections (spec §12.6-§12.8): the connected phase for the peers
 // it owns. In the engine each worker lcore runs one shard; the single-threaded Server runs one.
 //
-// The receive path is split so a burst pipeline can batch the AEAD between the stages:
-//   check()   - type, state and replay *test*, no crypto
-//   (open the packet with peer.recv_key: wire::open_packet, alone or as part of a burst)
+// The receive path (receive_burst) runs in three stages over a burst:
+//   check()   - header, lookup, type, state and replay *test*: no crypto
+//   open      - one AEAD burst (crypto::BurstAead) for every surviving packet
 //   deliver() - body decode, replay *commit*, liveness, state machine, application
 // Nothing about a peer changes before its packet authenticates and decodes.
 #pragma once
@@ -13,6 +13,7 @@
 #include <span>
 #include <vector>
 
+#include "protocol/crypto/burst.hpp"
 #include "protocol/flat_map.hpp"
 #include "protocol/outbox.hpp"
 #include "protocol/replay.hpp"
@@ -65,8 +66,16 @@ public:
     virtual void on_close(PeerId id, int64_t client_id, CloseReason reason) = 0;
 };
 
+// One received datagram of a burst.
+struct RxDatagram {
+    std::span<uint8_t> bytes;
+    wire::Address from;
+};
+
 class Shard {
 public:
+    static constexpr uint32_t kMaxBurst = 64;
+
     Shard(const Config& config, uint32_t capacity, ShardHooks& hooks, Outbox& out);
 
     // Takes over a connection the handshake accepted; sends its first PING (with time).
@@ -80,8 +89,17 @@ public:
     std::optional<DropReason> check(const Peer& peer, const wire::PacketHeader& header) const;
     // Stage 3: after the packet opened with peer.recv_key.
     void deliver(Peer& peer, const wire::PacketHeader& header, std::span<const uint8_t> body, const Now& now);
-    // All three stages for one datagram (decrypted in place).
-    void receive(Peer& peer, std::span<uint8_t> datagram, const wire::PacketHeader& header, const Now& now);
+    // The burst pipeline: headers and lookups for the whole burst, one AEAD burst for every
+    // packet of a connection, then delivery in arrival order. REQUEST and RESPONSE from
+    // addresses without a connection are not handled here: their indices are written to
+    // `handshake` (the caller routes them to the Handshake) and their count returned.
+    uint32_t receive_burst(std::span<RxDatagram> burst, const Now& now, crypto::BurstAead& aead,
+                           std::span<uint32_t> handshake);
+
+    // Ends a receive or timer pass: connections closed during it release their slots and their
+    // keys are wiped. Until then a closed peer's keys stay valid for datagrams already queued
+    // for sealing (the caller flushes its outbox first).
+    void end_pass();
 
     // Timers: PINGs at 10 Hz, timeouts, DISCONNECT resends. Visits only peers that are due.
     void update(const Now& now);
@@ -112,6 +130,7 @@ private:
     Outbox& out_;
     std::vector<Peer> peers_;
     std::vector<uint32_t> free_;
+    std::vector<uint32_t> closing_;  // closed this pass: keys still needed by queued datagrams
     FlatMap<wire::AddressKey, uint32_t> index_;
     TimerWheel timers_;
     uint32_t size_ = 0;
