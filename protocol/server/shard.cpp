@@ -77,10 +77,17 @@ Peer* Shard::get(PeerId id) {
 
 PeerId Shard::id_of(const Peer& p) const { return {static_cast<uint32_t>(&p - peers_.data()), p.generation}; }
 
-uint32_t Shard::count(PeerState s) const {
-    uint32_t n = 0;
-    for (const Peer& p : peers_) n += p.state == s;
-    return n;
+Shard::Summary Shard::summary() const {
+    Summary s;
+    for (const Peer& p : peers_) {
+        ++s.peers[static_cast<unsigned>(p.state)];
+        if (p.state == PeerState::free || !p.pings.has_rtt()) continue;
+        const uint64_t rtt = p.pings.rtt_mean_ns();
+        s.rtt_sum_ns += rtt;
+        ++s.rtt_peers;
+        s.rtt_max_ns = std::max(s.rtt_max_ns, rtt);
+    }
+    return s;
 }
 
 // ---------------------------------------------------------------- receive

@@ -112,7 +112,13 @@ public:
 
     uint32_t size() const { return size_; }
     uint32_t capacity() const { return static_cast<uint32_t>(peers_.size()); }
-    uint32_t count(PeerState s) const;
+    uint32_t count(PeerState s) const { return summary().peers[static_cast<unsigned>(s)]; }
+    // Peers by state and RTT over all peers, in one scan (for statistics, not the data path).
+    struct Summary {
+        uint32_t peers[4] = {};
+        uint64_t rtt_sum_ns = 0, rtt_peers = 0, rtt_max_ns = 0;
+    };
+    Summary summary() const;
     const Counters& counters() const { return counters_; }
     Counters& counters() { return counters_; }
 

@@ -1,0 +1,67 @@
+// One burst interface for packet I/O, whatever moves the bytes: a DPDK ethdev (any PMD:
+// memif, af_xdp, af_packet, tap, ring, null, real NICs) or the kernel's UDP sockets.
+//
+// Buffers are always mbufs. A received mbuf's data is the UDP payload (L2/L3/L4 headers are
+// parsed, checked and stripped by the port); a sent mbuf's data is the UDP payload and the
+// port prepends whatever headers it needs into the headroom.
+#pragma once
+
+#include <rte_mbuf.h>
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "protocol/wire/address.hpp"
+
+namespace pomelo::drivers {
+
+// Headroom a sent mbuf must leave for Ethernet + IPv6 + UDP.
+inline constexpr uint16_t kTxHeadroom = 14 + 40 + 8;
+
+// Per-queue counters (one writer: the lcore polling that queue).
+struct PortStats {
+    uint64_t rx_packets = 0;     // frames / datagrams taken from the device
+    uint64_t rx_datagrams = 0;   // UDP datagrams for us, handed to the caller
+    uint64_t rx_not_ours = 0;    // other protocols, other addresses or ports
+    uint64_t rx_malformed = 0;   // truncated or inconsistent L2/L3/L4 headers, bad checksums
+    uint64_t arp_replies = 0;    // ARP requests for our IPv4 addresses answered
+    uint64_t nd_adverts = 0;     // IPv6 neighbour solicitations for our addresses answered
+    uint64_t tx_datagrams = 0;   // accepted by the device
+    uint64_t tx_dropped = 0;     // device queue full, no route (unknown neighbour), too big
+    uint64_t rx_truncated = 0;   // datagram larger than the receive buffer (socket driver)
+
+    PortStats& operator+=(const PortStats& o);
+};
+
+class Port {
+public:
+    virtual ~Port() = default;
+
+    virtual std::string name() const = 0;
+    virtual uint16_t queue_count() const = 0;
+    // The UDP endpoints this port serves (IP + port), as configured.
+    virtual const std::vector<wire::Address>& local_addresses() const = 0;
+
+    // Up to `n` datagrams addressed to one of our local addresses, from queue `queue`:
+    // pkts[i] holds the UDP payload, from[i] its source. Everything else that arrives is
+    // answered (ARP, ND), counted and freed here.
+    virtual uint16_t rx_burst(uint16_t queue, rte_mbuf** pkts, wire::Address* from, uint16_t n) = 0;
+
+    // Sends `n` datagrams from the local address of the destination's family: pkts[i] holds
+    // the UDP payload (with kTxHeadroom of headroom), to[i] the destination. Takes ownership
+    // of all n mbufs; those it cannot send are freed and counted in tx_dropped. Returns the
+    // number handed to the device.
+    virtual uint16_t tx_burst(uint16_t queue, rte_mbuf** pkts, const wire::Address* to, uint16_t n) = 0;
+
+    const PortStats& stats(uint16_t queue) const { return stats_[queue]; }
+    PortStats total_stats() const;
+
+protected:
+    explicit Port(uint16_t queues) : stats_(queues) {}
+    std::vector<PortStats> stats_;
+};
+
+}  // namespace pomelo::drivers

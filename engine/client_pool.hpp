@@ -1,0 +1,210 @@
+// Thousands of protocol clients on one thread over one socket-port queue: the load
+// generator's engine (tools/pomelo-client) and the end-to-end tests' client side.
+//
+// Source endpoints. A server tells its connections apart by source address, so every client
+// needs its own (IP, port). The pool does not multiplex clients over one socket: client i
+// owns the port's local address `first_local + i` (one UDP socket each, see
+// drivers/socket_port.hpp), sends from it (SocketPort::tx_burst_indexed) and is found on
+// receive by the socket a datagram arrived on (SocketPort::rx_burst_indexed). A few thousand
+// sockets per process are fine (raise RLIMIT_NOFILE); the socket port polls them through
+// epoll. The ethdev path for the generator (one port with many source ports, demultiplexed
+// by destination port) comes with the load-generator work; the Port interface change it
+// needs is the local-index out-array of rx_burst / in-array of tx_burst these calls provide.
+//
+// What each client does: connect with a token from config.token (minted at connect time),
+// send `payloads` payloads of `payload_size` bytes with at most `window` unanswered (paced at
+// `rate_pps` if set), check every echo byte for byte against what it sent, then disconnect
+// gracefully. A payload carries the client index (u32 LE), its sequence (u32 LE) and a
+// pattern derived from both, so an echo can be verified without keeping a copy.
+//
+// Cost per loop: one clock read, receive bursts, the timer wheel's due clients only (each
+// client is keyed in a TimerWheel by its next deadline: the client state machine's
+// next_update_ns(), its next paced send or its oldest echo's loss deadline), and one AEAD
+// burst per 64 datagrams sent (BatchOutbox over mbufs). Nothing is allocated after
+// construction except mbufs.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "drivers/socket_port.hpp"
+#include "engine/clock.hpp"
+#include "protocol/batch_outbox.hpp"
+#include "protocol/client/client.hpp"
+#include "protocol/crypto/burst.hpp"
+#include "protocol/time.hpp"
+#include "protocol/timer_wheel.hpp"
+
+namespace pomelo::engine {
+
+// Fills `out` with a connect token for client `index`, minted now (`unix_ms`). False: no
+// token (the client ends with Outcome::invalid_token).
+using TokenSource = std::function<bool(uint32_t index, uint64_t unix_ms, std::span<uint8_t, wire::kConnectTokenSize> out)>;
+
+struct ClientPoolConfig {
+    uint32_t clients = 1;
+    uint16_t first_local = 0;   // client i uses the port's local address first_local + i
+    uint32_t payloads = 100;    // per client
+    uint32_t payload_size = 64;  // kPayloadHeader..wire::kMaxPayloadSize
+    uint64_t rate_pps = 0;       // per client; 0 = as fast as the window allows
+    uint32_t window = 32;        // unanswered payloads per client
+    uint64_t echo_timeout_ns = 2 * kSecond;  // an echo not back by then is given up (lost)
+    uint64_t connect_spacing_ns = 0;         // between successive clients' connects; 0 = all at once
+    bool disconnect_when_done = true;
+    client::Config client;
+    TokenSource token;
+    uint16_t burst = 64;  // receive burst and AEAD burst
+};
+
+// Log-linear latency histogram (8 sub-buckets per power of two: +-6% resolution).
+class LatencyHistogram {
+public:
+    void add(uint64_t ns);
+    uint64_t count() const { return count_; }
+    uint64_t mean() const { return count_ ? static_cast<uint64_t>(sum_ / count_) : 0; }
+    uint64_t max() const { return max_; }
+    // The q-quantile (0..1), as the middle of its bucket; 0 when empty.
+    uint64_t quantile(double q) const;
+    LatencyHistogram& operator+=(const LatencyHistogram& o);
+
+private:
+    static constexpr unsigned kSub = 8;
+    std::array<uint64_t, 64 * kSub> buckets_{};
+    uint64_t count_ = 0;
+    unsigned __int128 sum_ = 0;
+    uint64_t max_ = 0;
+};
+
+struct ClientPoolStats {
+    static constexpr unsigned kOutcomes = static_cast<unsigned>(client::Outcome::disconnected) + 1;
+
+    uint32_t clients = 0;
+    uint32_t started = 0;          // connect() accepted the token
+    uint32_t connected = 0;        // reached CONNECTED
+    uint32_t finished = 0;         // ended one way or another
+    uint32_t not_started = 0;      // stopped before their turn to connect
+    uint32_t aborted = 0;          // stopped while still connecting (nothing sent)
+    // How attempts that never connected ended, and how connections ended, by client::Outcome.
+    std::array<uint32_t, kOutcomes> connect_failed{};
+    std::array<uint32_t, kOutcomes> ended{};
+
+    uint64_t payloads_sent = 0;
+    uint64_t payloads_echoed = 0;      // came back byte-identical (late ones included)
+    uint64_t payloads_mismatched = 0;  // came back different, of the wrong size, or unknown
+    uint64_t payloads_duplicated = 0;  // came back a second time
+    uint64_t payloads_given_up = 0;    // not back within echo_timeout (counted lost unless late)
+    uint64_t payloads_late = 0;        // came back after being given up
+    uint64_t send_blocked = 0;         // client.send refused (no mbuf), retried
+    uint64_t stray_datagrams = 0;      // arrived on a local address that is no client's
+    uint64_t seal_failures = 0;
+
+    std::vector<uint64_t> handshake_ns;  // connect() to CONNECTED, one per connected client
+    LatencyHistogram echo_rtt;           // payload sent to its echo verified
+    uint64_t ping_rtt_sum_ns = 0;        // sum of the clients' PING RTT means (§14.4)
+    uint32_t ping_rtt_clients = 0;
+
+    uint64_t start_ns = 0;
+    uint64_t first_send_ns = 0, last_echo_ns = 0;
+
+    uint64_t lost() const {
+        const uint64_t back = payloads_echoed + payloads_mismatched;
+        return payloads_sent > back ? payloads_sent - back : 0;
+    }
+    // p in 0..100 over handshake_ns (exact); 0 when empty.
+    uint64_t handshake_percentile(double p) const;
+    uint64_t ping_rtt_mean_ns() const { return ping_rtt_clients ? ping_rtt_sum_ns / ping_rtt_clients : 0; }
+    // Verified echoes per second between the first send and the last echo.
+    double echo_rate() const;
+    // Every client connected, every payload came back identical, every client disconnected
+    // gracefully (Outcome::disconnected).
+    bool all_good(uint32_t payloads_per_client) const;
+};
+
+class ClientPool {
+public:
+    static constexpr uint32_t kPayloadHeader = 8;  // client index u32 LE, sequence u32 LE
+    static constexpr uint32_t kMaxRxBursts = 8;    // receive bursts per poll
+
+    // Throws std::invalid_argument if the config does not fit the port (too few local
+    // addresses, payload size out of range, no token source, window 0).
+    ClientPool(const ClientPoolConfig& config, drivers::SocketPort& port, uint16_t queue, rte_mempool* pool,
+               crypto::BurstAead& aead);
+    ~ClientPool();
+    ClientPool(const ClientPool&) = delete;
+    ClientPool& operator=(const ClientPool&) = delete;
+
+    // Schedules every client's connect (spaced by connect_spacing_ns from now).
+    void start(const Now& now);
+    // One loop iteration: receive, due timers, send. poll() reads the TSC and the wall clock.
+    void poll(const Now& now);
+    void poll();
+    // Graceful stop: connected clients send nothing more, wait for the echoes in flight (at
+    // most echo_timeout_ns) and disconnect (their DISCONNECTs go out over the next polls);
+    // connecting ones are dropped, waiting ones never start. Keep polling until done().
+    void stop(const Now& now);
+    bool stopping() const { return stopping_; }
+    // Every client has ended (and everything queued is sent).
+    bool done() const { return stats_.finished == config_.clients; }
+
+    const ClientPoolStats& stats() const { return stats_; }
+    const ClientPoolConfig& config() const { return config_; }
+    uint32_t connected_now() const { return connected_now_; }
+    const client::Client& client(uint32_t index) const;
+    Now now() const;  // the pool's clock: TSC ns and wall-clock ms
+
+    // The payload client `index` sends as number `sequence` (size bytes, >= kPayloadHeader).
+    static void make_payload(uint32_t index, uint32_t sequence, std::span<uint8_t> out);
+
+private:
+    struct Slot;
+    class MbufOutbox;
+    enum class Phase : uint8_t { idle, waiting, connecting, sending, disconnecting, done };
+
+    void submit(Slot& s, const OutDatagram& d);
+    void service(Slot& s);
+    void begin_connect(Slot& s);
+    void pump(Slot& s);
+    void begin_disconnect(Slot& s);
+    void reschedule(Slot& s);
+    uint64_t app_due(const Slot& s) const;
+    void on_connected(Slot& s);
+    void on_echo(Slot& s, std::span<const uint8_t> payload);
+    void on_finished(Slot& s, client::Outcome why);
+
+    ClientPoolConfig config_;
+    drivers::SocketPort& port_;
+    uint16_t queue_;
+    uint64_t send_interval_ns_ = 0;
+
+    std::unique_ptr<MbufOutbox> out_;
+    std::vector<std::unique_ptr<Slot>> slots_;
+    TimerWheel wheel_;
+
+    struct InFlight {
+        uint32_t seq = UINT32_MAX;  // UINT32_MAX: free
+        uint64_t sent_ns = 0;
+    };
+    std::vector<InFlight> ring_;     // `window` entries per client
+    std::vector<uint64_t> echoed_;   // one bit per payload per client
+    uint32_t bitmap_words_ = 0;      // per client
+
+    std::vector<rte_mbuf*> rx_pkts_;
+    std::vector<wire::Address> rx_from_;
+    std::vector<uint16_t> rx_local_;
+    std::vector<uint8_t> payload_;  // scratch: the payload being sent
+    std::vector<uint8_t> expect_;   // scratch: the payload an echo should equal
+    std::array<uint8_t, wire::kConnectTokenSize> token_{};
+
+    Now now_{};
+    TscClock clock_;
+    bool started_ = false;
+    bool stopping_ = false;
+    uint32_t connected_now_ = 0;
+    ClientPoolStats stats_;
+};
+
+}  // namespace pomelo::engine

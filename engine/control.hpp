@@ -1,0 +1,61 @@
+// The control thread: the server's handshake (token decryption, the expensive XChaCha20,
+// kept off the workers), the global capacity and client-id accounting, and statistics.
+// Workers forward REQUEST/RESPONSE datagrams from unknown addresses; accepted connections go
+// back to the worker that owns the address through its new-peer ring.
+#pragma once
+
+#include <rte_ring.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "engine/clock.hpp"
+#include "engine/stats.hpp"
+#include "engine/worker.hpp"
+#include "protocol/server/handshake.hpp"
+
+namespace pomelo::engine {
+
+// Everything the statistics line and telemetry show, aggregated once per interval.
+struct EngineSnapshot {
+    WorkerStats workers;               // summed over workers
+    std::vector<WorkerStats> per_worker;
+    ControlStats control;
+    uint64_t at_ns = 0;
+    double interval_s = 0;
+    double rx_pps = 0, tx_pps = 0, handshakes_per_s = 0;
+    unsigned mbufs_free = 0, mbufs_total = 0;
+    unsigned control_ring_used = 0, control_ring_size = 0;
+};
+
+class Control {
+public:
+    Control(const WorkerShared& shared);
+    ~Control();
+
+    // Runs on the main lcore until the engine is asked to stop and the workers drained.
+    void run(const std::atomic<bool>& stop_requested);
+
+    EngineSnapshot snapshot() const;
+
+private:
+    class Outbox;
+    void handle(rte_mbuf** pkts, unsigned n, const Now& now);
+    void collect_closed();
+    void publish(const Now& now, bool print);
+
+    WorkerShared shared_;
+    TscClock clock_;
+    server::Handshake handshake_;
+    std::unique_ptr<crypto::BurstAead> aead_;
+    std::unique_ptr<Outbox> outbox_;
+    uint16_t origin_ = 0;  // the worker of the datagram being handled: replies leave through it
+    ControlStats local_;
+    mutable std::mutex snapshot_mutex_;  // control thread writes, telemetry thread reads
+    EngineSnapshot snapshot_;
+    EngineSnapshot previous_;
+};
+
+}  // namespace pomelo::engine

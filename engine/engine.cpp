@@ -1,0 +1,113 @@
+#include "engine/engine.hpp"
+
+#include <rte_errno.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_mempool.h>
+
+namespace pomelo::engine {
+
+namespace {
+
+rte_ring* make_ring(const std::string& name, unsigned size, unsigned flags, std::string& error) {
+    rte_ring* r = rte_ring_create(name.c_str(), size, static_cast<int>(rte_socket_id()), flags);
+    if (!r) error = "cannot create ring " + name + ": " + rte_strerror(rte_errno);
+    return r;
+}
+
+rte_ring* make_elem_ring(const std::string& name, unsigned esize, unsigned size, std::string& error) {
+    rte_ring* r = rte_ring_create_elem(name.c_str(), esize, size, static_cast<int>(rte_socket_id()),
+                                       RING_F_SP_ENQ | RING_F_SC_DEQ);
+    if (!r) error = "cannot create ring " + name + ": " + rte_strerror(rte_errno);
+    return r;
+}
+
+int worker_main(void* arg) { return static_cast<Worker*>(arg)->run(); }
+
+}  // namespace
+
+std::unique_ptr<Engine> Engine::create(const EngineConfig& config, drivers::Port& port, rte_mempool* mbufs,
+                                       std::string& error) {
+    std::unique_ptr<Engine> e(new Engine());
+    e->config_ = config;
+    unsigned lcore;
+    RTE_LCORE_FOREACH_WORKER(lcore) e->lcores_.push_back(lcore);
+    if (config.workers == 0) {
+        error = "--workers must be at least 1";
+        return nullptr;
+    }
+    if (e->lcores_.size() < config.workers) {
+        error = "--workers " + std::to_string(config.workers) + " needs as many worker lcores, EAL has " +
+                std::to_string(e->lcores_.size()) + " (give EAL -l with more cores)";
+        return nullptr;
+    }
+    if (config.burst == 0 || config.burst > server::Shard::kMaxBurst) {
+        error = "--burst must be 1.." + std::to_string(server::Shard::kMaxBurst);
+        return nullptr;
+    }
+    e->new_peer_pool_ = rte_mempool_create("pomelo_new_peers", 1023, sizeof(server::NewPeer), 0, 0, nullptr, nullptr,
+                                           nullptr, nullptr, static_cast<int>(rte_socket_id()), 0);
+    if (!e->new_peer_pool_) {
+        error = std::string("cannot create the new-peer pool: ") + rte_strerror(rte_errno);
+        return nullptr;
+    }
+    rte_ring* control_in = make_ring("pomelo_control", config.control_ring_size, RING_F_SC_DEQ, error);
+    if (!control_in) return nullptr;
+    e->rings_.push_back(control_in);
+
+    WorkerShared& shared = e->shared_;
+    shared.config = &e->config_;
+    shared.port = &port;
+    shared.mbufs = mbufs;
+    shared.new_peer_pool = e->new_peer_pool_;
+    shared.control_in = control_in;
+    shared.owner_hash = &e->owner_hash_;
+
+    // Queue q is polled by worker q; with fewer queues than workers, the queues' workers
+    // distribute datagrams to the other shards by keyed address hash.
+    const uint16_t queues = std::min<uint16_t>(port.queue_count(), config.workers);
+    const bool distribute = queues < config.workers;
+    std::vector<WorkerRings> rings(config.workers);
+    for (uint16_t w = 0; w < config.workers; ++w) {
+        const std::string n = std::to_string(w);
+        rings[w].rx = make_ring("pomelo_rx" + n, config.ring_size, RING_F_SC_DEQ, error);
+        rings[w].tx = make_ring("pomelo_tx" + n, config.ring_size, RING_F_SC_DEQ, error);
+        rings[w].new_peers = make_ring("pomelo_np" + n, 1024, RING_F_SP_ENQ | RING_F_SC_DEQ, error);
+        rings[w].closed = make_elem_ring("pomelo_cl" + n, sizeof(int64_t), 16384, error);
+        if (!rings[w].rx || !rings[w].tx || !rings[w].new_peers || !rings[w].closed) return nullptr;
+        for (rte_ring* r : {rings[w].rx, rings[w].tx, rings[w].new_peers, rings[w].closed}) e->rings_.push_back(r);
+    }
+    for (uint16_t w = 0; w < config.workers; ++w)
+        e->workers_.push_back(
+            std::make_unique<Worker>(w, shared, rings[w], w < queues ? static_cast<int>(w) : -1, distribute));
+    for (auto& w : e->workers_) shared.workers.push_back(w.get());
+    for (auto& w : e->workers_) w->set_io_worker(static_cast<uint16_t>(w->index() % queues));
+    // Workers copied `shared` before the list was complete: give them the final one.
+    for (auto& w : e->workers_) w->set_shared_workers(shared.workers);
+    e->control_ = std::make_unique<Control>(shared);
+    return e;
+}
+
+Engine::~Engine() {
+    control_.reset();
+    workers_.clear();
+    for (rte_ring* r : rings_) rte_ring_free(r);
+    if (new_peer_pool_) rte_mempool_free(new_peer_pool_);
+}
+
+int Engine::run(const std::atomic<bool>& stop) {
+    for (size_t i = 0; i < workers_.size(); ++i)
+        if (rte_eal_remote_launch(worker_main, workers_[i].get(), lcores_[i]) != 0) return 1;
+    control_->run(stop);
+    for (auto& w : workers_) w->stop();
+    int rc = 0;
+    for (size_t i = 0; i < workers_.size(); ++i) rc |= rte_eal_wait_lcore(lcores_[i]);
+    return rc;
+}
+
+ApplicationFactory application_by_name(std::string_view name) {
+    if (name == "echo") return [](uint16_t) { return std::make_unique<EchoApplication>(); };
+    return nullptr;
+}
+
+}  // namespace pomelo::engine

@@ -1,0 +1,45 @@
+// The engine: workers on their lcores, the control thread on the main lcore, the rings and
+// pools between them, and the telemetry commands. Construct after EAL init with an open port.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/config.hpp"
+#include "engine/control.hpp"
+#include "engine/worker.hpp"
+
+namespace pomelo::engine {
+
+class Engine {
+public:
+    // Builds everything; on failure returns nullptr with a one-line `error`.
+    static std::unique_ptr<Engine> create(const EngineConfig& config, drivers::Port& port, rte_mempool* mbufs,
+                                          std::string& error);
+    ~Engine();
+
+    // Launches the workers and runs the control thread here until `stop` turns true and every
+    // connection got its DISCONNECTs (or the grace period passed). Returns 0 on a clean stop.
+    int run(const std::atomic<bool>& stop);
+
+    EngineSnapshot snapshot() const { return control_->snapshot(); }
+    uint16_t workers() const { return static_cast<uint16_t>(workers_.size()); }
+
+private:
+    Engine() = default;
+    EngineConfig config_;
+    KeyedHash owner_hash_;
+    WorkerShared shared_;
+    std::vector<std::unique_ptr<Worker>> workers_;
+    std::vector<rte_ring*> rings_;
+    rte_mempool* new_peer_pool_ = nullptr;
+    std::unique_ptr<Control> control_;
+    std::vector<unsigned> lcores_;
+};
+
+// Registers /pomelo/* telemetry commands reading `engine`'s snapshot (one engine per process).
+void register_telemetry(const Engine* engine);
+
+}  // namespace pomelo::engine

@@ -1,0 +1,240 @@
+#include "engine/worker.hpp"
+
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+
+#include "engine/mbuf_meta.hpp"
+
+namespace pomelo::engine {
+
+namespace {
+constexpr uint16_t kMaxBurst = server::Shard::kMaxBurst;
+constexpr uint64_t kPublishIntervalNs = 100'000'000;
+}  // namespace
+
+// Sealed datagrams leave in mbufs: straight to the device when this worker owns the queue,
+// otherwise through the queue worker's TX ring.
+class Worker::Outbox final : public BatchOutbox {
+public:
+    Outbox(Worker& w, crypto::BurstAead& aead) : BatchOutbox(aead, w.shared_.config->burst), w_(w) {}
+
+private:
+    Buffer next_buffer() override {
+        rte_mbuf* m = rte_pktmbuf_alloc(w_.shared_.mbufs);
+        if (!m) {
+            ++w_.local_.no_mbuf;
+            return {};
+        }
+        return {std::span(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_tailroom(m)), m};
+    }
+    void release(Buffer b) override { rte_pktmbuf_free(static_cast<rte_mbuf*>(b.context)); }
+    void transmit(std::span<SealedDatagram> sealed) override {
+        rte_mbuf* pkts[kMaxBurst];
+        wire::Address to[kMaxBurst];
+        uint16_t n = 0;
+        for (SealedDatagram& d : sealed) {
+            rte_mbuf* m = static_cast<rte_mbuf*>(d.context);
+            if (d.bytes.empty()) {
+                rte_pktmbuf_free(m);
+                continue;
+            }
+            m->data_len = static_cast<uint16_t>(d.bytes.size());
+            m->pkt_len = m->data_len;
+            pkts[n] = m;
+            to[n++] = d.to;
+            if (n == kMaxBurst) {
+                w_.transmit(pkts, to, n);
+                n = 0;
+            }
+        }
+        if (n) w_.transmit(pkts, to, n);
+    }
+    Worker& w_;
+};
+
+Worker::Worker(uint16_t index, const WorkerShared& shared, WorkerRings rings, int io_queue, bool distribute)
+    : index_(index),
+      shared_(shared),
+      rings_(rings),
+      io_queue_(io_queue),
+      distribute_(distribute),
+      io_worker_(index),
+      aead_(crypto::make_best_burst()) {
+    outbox_ = std::make_unique<Outbox>(*this, *aead_);
+    // Every shard can hold the whole server: the capacity limit is global (the handshake's).
+    shard_ = std::make_unique<server::Shard>(shared.config->server, shared.config->server.max_clients,
+                                             static_cast<server::ShardHooks&>(*this), *outbox_);
+    app_ = shared.config->app ? shared.config->app(index) : std::make_unique<EchoApplication>();
+    closed_.reserve(1024);
+}
+
+Worker::~Worker() = default;
+
+uint16_t Worker::owner_of(const wire::Address& a) const {
+    const auto key = wire::AddressKey::of(a);
+    return static_cast<uint16_t>((*shared_.owner_hash)(&key, sizeof key) % shared_.workers.size());
+}
+
+void Worker::transmit(rte_mbuf** pkts, wire::Address* to, uint16_t n) {
+    if (io_queue_ >= 0) {
+        shared_.port->tx_burst(static_cast<uint16_t>(io_queue_), pkts, to, n);
+        return;
+    }
+    for (uint16_t i = 0; i < n; ++i) meta(pkts[i]).address = to[i];
+    rte_ring* ring = shared_.workers[io_worker_]->rings().tx;
+    const unsigned sent = rte_ring_mp_enqueue_burst(ring, reinterpret_cast<void**>(pkts), n, nullptr);
+    if (sent < n) {
+        local_.ring_full += n - sent;
+        rte_pktmbuf_free_bulk(pkts + sent, n - sent);
+    }
+}
+
+// ---------------------------------------------------------------- the loop
+
+int Worker::run() {
+    const uint16_t burst = std::min<uint16_t>(shared_.config->burst, kMaxBurst);
+    uint64_t shutdown_deadline = 0;
+    while (!stop_.load(std::memory_order_relaxed)) {
+        now_ = clock_.now();
+        ++local_.loops;
+        if (io_queue_ >= 0) poll_device();
+
+        // Datagrams another worker's queue received for this shard.
+        rte_mbuf* pkts[kMaxBurst];
+        wire::Address from[kMaxBurst];
+        const unsigned n = rte_ring_sc_dequeue_burst(rings_.rx, reinterpret_cast<void**>(pkts), burst, nullptr);
+        for (unsigned i = 0; i < n; ++i) from[i] = meta(pkts[i]).address;
+        if (n) receive_pass(pkts, from, static_cast<uint16_t>(n));
+
+        accept_new_peers();
+        app_->on_poll(*this);
+        shard_->update(now_);
+
+        if (shutdown_.load(std::memory_order_relaxed) && !shutdown_started_) {
+            shutdown_started_ = true;
+            shutdown_deadline = now_.ns + shared_.config->shutdown_grace_ns;
+            shard_->disconnect_all(now_);
+        }
+        outbox_->flush();
+        shard_->end_pass();
+        if (!closed_.empty()) {
+            const unsigned sent = rte_ring_sp_enqueue_burst_elem(rings_.closed, closed_.data(), sizeof(int64_t),
+                                                                 static_cast<unsigned>(closed_.size()), nullptr);
+            closed_.erase(closed_.begin(), closed_.begin() + sent);  // the rest goes next loop
+        }
+        if (shutdown_started_ && !drained_.load(std::memory_order_relaxed) &&
+            (shard_->size() == 0 || now_.ns > shutdown_deadline) && closed_.empty())
+            drained_.store(true, std::memory_order_release);
+        if (now_.ns >= next_publish_ns_) publish();
+    }
+    publish();
+    return 0;
+}
+
+void Worker::poll_device() {
+    const uint16_t burst = std::min<uint16_t>(shared_.config->burst, kMaxBurst);
+    const uint16_t q = static_cast<uint16_t>(io_queue_);
+    rte_mbuf* pkts[kMaxBurst];
+    wire::Address from[kMaxBurst];
+    const uint16_t n = shared_.port->rx_burst(q, pkts, from, burst);
+    if (n) {
+        if (!distribute_) {
+            receive_pass(pkts, from, n);
+        } else {
+            // Hand each datagram to the shard owning its source; keep ours.
+            rte_mbuf* mine[kMaxBurst];
+            wire::Address mine_from[kMaxBurst];
+            uint16_t nmine = 0;
+            for (uint16_t i = 0; i < n; ++i) {
+                const uint16_t owner = owner_of(from[i]);
+                if (owner == index_) {
+                    mine[nmine] = pkts[i];
+                    mine_from[nmine++] = from[i];
+                    continue;
+                }
+                meta(pkts[i]).address = from[i];
+                if (rte_ring_mp_enqueue(shared_.workers[owner]->rings().rx, pkts[i]) != 0) {
+                    ++local_.ring_full;
+                    rte_pktmbuf_free(pkts[i]);
+                }
+            }
+            if (nmine) receive_pass(mine, mine_from, nmine);
+        }
+    }
+    // What other workers and the control thread queued for this device queue.
+    rte_mbuf* out[kMaxBurst];
+    wire::Address to[kMaxBurst];
+    const unsigned m = rte_ring_sc_dequeue_burst(rings_.tx, reinterpret_cast<void**>(out), burst, nullptr);
+    if (m) {
+        for (unsigned i = 0; i < m; ++i) to[i] = meta(out[i]).address;
+        shared_.port->tx_burst(q, out, to, static_cast<uint16_t>(m));
+    }
+}
+
+void Worker::receive_pass(rte_mbuf** pkts, const wire::Address* from, uint16_t n) {
+    server::RxDatagram burst[kMaxBurst];
+    for (uint16_t i = 0; i < n; ++i)
+        burst[i] = {std::span(rte_pktmbuf_mtod(pkts[i], uint8_t*), rte_pktmbuf_data_len(pkts[i])), from[i]};
+    uint32_t handshake[kMaxBurst];
+    const uint32_t nh = shard_->receive_burst(std::span(burst, n), now_, *aead_, handshake);
+    // REQUEST / RESPONSE from unknown addresses go to the control thread; the rest is done.
+    for (uint32_t k = 0; k < nh; ++k) {
+        rte_mbuf* m = pkts[handshake[k]];
+        meta(m).address = from[handshake[k]];
+        meta(m).worker = index_;
+        pkts[handshake[k]] = nullptr;
+        if (rte_ring_mp_enqueue(shared_.control_in, m) != 0) {
+            ++local_.ring_full;  // a handshake flood beyond the control thread's capacity
+            rte_pktmbuf_free(m);
+        } else {
+            ++local_.handshakes_forwarded;
+        }
+    }
+    for (uint16_t i = 0; i < n; ++i)
+        if (pkts[i]) rte_pktmbuf_free(pkts[i]);
+}
+
+void Worker::accept_new_peers() {
+    void* objs[kMaxBurst];
+    const unsigned n = rte_ring_sc_dequeue_burst(rings_.new_peers, objs, kMaxBurst, nullptr);
+    for (unsigned i = 0; i < n; ++i) {
+        auto* np = static_cast<server::NewPeer*>(objs[i]);
+        if (!shard_->add(*np, now_)) closed_.push_back(np->client_id);  // give the capacity slot back
+        np->client_to_server_key.wipe();
+        np->server_to_client_key.wipe();
+        crypto::secure_wipe(np->user_data.data(), np->user_data.size());
+        rte_mempool_put(shared_.new_peer_pool, np);
+    }
+}
+
+void Worker::publish() {
+    WorkerStats s = local_;
+    s.protocol = shard_->counters();
+    if (io_queue_ >= 0) s.port = shared_.port->stats(static_cast<uint16_t>(io_queue_));
+    const server::Shard::Summary sum = shard_->summary();
+    for (unsigned k = 0; k < 4; ++k) s.peers[k] = sum.peers[k];
+    s.rtt_sum_ns = sum.rtt_sum_ns;
+    s.rtt_peers = sum.rtt_peers;
+    s.rtt_max_ns = sum.rtt_max_ns;
+    published_.write(s);
+    next_publish_ns_ = now_.ns + kPublishIntervalNs;
+}
+
+// ---------------------------------------------------------------- shard hooks and app calls
+
+void Worker::on_connect(server::PeerId id, int64_t client_id, const wire::UserData& user_data) {
+    app_->on_connect(*this, id, client_id, user_data);
+}
+
+void Worker::on_payload(server::PeerId id, std::span<const uint8_t> payload) { app_->on_payload(*this, id, payload); }
+
+void Worker::on_close(server::PeerId id, int64_t client_id, server::CloseReason reason) {
+    closed_.push_back(client_id);
+    app_->on_disconnect(*this, id, client_id, reason);
+}
+
+bool Worker::send(server::PeerId peer, std::span<const uint8_t> payload) { return shard_->send(peer, payload, now_); }
+
+bool Worker::disconnect(server::PeerId peer) { return shard_->disconnect(peer, now_); }
+
+}  // namespace pomelo::engine

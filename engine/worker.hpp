@@ -1,0 +1,105 @@
+// A worker lcore: one shard of the server's connections and the l3fwd-shaped loop that runs
+// it: RX burst -> receive pass (one AEAD burst) -> application -> timers -> send pass (one
+// AEAD burst) -> TX burst. A worker that owns a device queue also does that queue's I/O:
+// with fewer queues than workers, the queue's worker hands each datagram to the shard that
+// owns its source address (a keyed hash) through that shard's ring.
+#pragma once
+
+#include <rte_ring.h>
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include "drivers/port.hpp"
+#include "engine/app.hpp"
+#include "engine/clock.hpp"
+#include "engine/config.hpp"
+#include "engine/stats.hpp"
+#include "protocol/batch_outbox.hpp"
+#include "protocol/flat_map.hpp"
+#include "protocol/server/shard.hpp"
+
+namespace pomelo::engine {
+
+class Worker;
+
+// The rings between lcores. Each is single-producer/single-consumer unless noted.
+struct WorkerRings {
+    rte_ring* rx = nullptr;         // datagrams for this shard from the queue's worker
+    rte_ring* tx = nullptr;         // datagrams to send on this worker's queue (multi-producer)
+    rte_ring* new_peers = nullptr;  // server::NewPeer* accepted by the control thread
+    rte_ring* closed = nullptr;     // client ids (8-byte elements) of connections that ended
+};
+
+// What all workers share, read-only once running.
+struct WorkerShared {
+    const EngineConfig* config = nullptr;
+    drivers::Port* port = nullptr;
+    rte_mempool* mbufs = nullptr;
+    rte_mempool* new_peer_pool = nullptr;
+    rte_ring* control_in = nullptr;  // handshake datagrams to the control thread (multi-producer)
+    std::vector<Worker*> workers;
+    const KeyedHash* owner_hash = nullptr;
+};
+
+class Worker final : private server::ShardHooks, private WorkerContext {
+public:
+    Worker(uint16_t index, const WorkerShared& shared, WorkerRings rings, int io_queue, bool distribute);
+    ~Worker() override;
+
+    // The lcore's loop; returns when stop() was called (after a shutdown, once empty).
+    int run();
+    void shutdown() { shutdown_.store(true, std::memory_order_relaxed); }
+    void stop() { stop_.store(true, std::memory_order_relaxed); }
+    bool drained() const { return drained_.load(std::memory_order_acquire); }
+
+    const WorkerRings& rings() const { return rings_; }
+    WorkerStats stats() const { return published_.read(); }
+    uint16_t index() const { return index_; }
+    // The worker whose device queue carries this worker's traffic.
+    uint16_t io_worker() const { return io_worker_; }
+    void set_io_worker(uint16_t w) { io_worker_ = w; }
+    void set_shared_workers(const std::vector<Worker*>& all) { shared_.workers = all; }
+
+private:
+    class Outbox;
+
+    void poll_device();
+    void receive_pass(rte_mbuf** pkts, const wire::Address* from, uint16_t n);
+    void accept_new_peers();
+    void publish();
+    uint16_t owner_of(const wire::Address& a) const;
+    void transmit(rte_mbuf** pkts, wire::Address* to, uint16_t n);
+
+    // ShardHooks
+    void on_connect(server::PeerId id, int64_t client_id, const wire::UserData& user_data) override;
+    void on_payload(server::PeerId id, std::span<const uint8_t> payload) override;
+    void on_close(server::PeerId id, int64_t client_id, server::CloseReason reason) override;
+    // WorkerContext
+    uint16_t worker() const override { return index_; }
+    bool send(server::PeerId peer, std::span<const uint8_t> payload) override;
+    bool disconnect(server::PeerId peer) override;
+    uint64_t now_ns() const override { return now_.ns; }
+
+    uint16_t index_;
+    WorkerShared shared_;
+    WorkerRings rings_;
+    int io_queue_;
+    bool distribute_;
+    uint16_t io_worker_;
+    TscClock clock_;
+    Now now_;
+    std::unique_ptr<crypto::BurstAead> aead_;
+    std::unique_ptr<Outbox> outbox_;
+    std::unique_ptr<server::Shard> shard_;
+    std::unique_ptr<Application> app_;
+    std::vector<int64_t> closed_;  // client ids ended this pass, for the control thread
+    std::atomic<bool> shutdown_{false}, stop_{false}, drained_{false};
+    bool shutdown_started_ = false;
+    uint64_t next_publish_ns_ = 0;
+    WorkerStats local_;
+    Published<WorkerStats> published_;
+};
+
+}  // namespace pomelo::engine

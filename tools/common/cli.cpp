@@ -1,0 +1,116 @@
+#include "tools/common/cli.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+
+namespace pomelo::cli {
+
+void bad_argument(const std::string& option, const std::string& reason) { throw Error{2, option + ": " + reason}; }
+void failure(const std::string& message) { throw Error{1, message}; }
+
+uint64_t parse_uint(const std::string& option, std::string_view text, uint64_t min, uint64_t max) {
+    int base = 10;
+    std::string_view digits = text;
+    if (digits.size() > 2 && digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X')) {
+        base = 16;
+        digits.remove_prefix(2);
+    }
+    uint64_t v = 0;
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v, base);
+    if (digits.empty() || ec != std::errc{} || end != digits.data() + digits.size())
+        bad_argument(option, "'" + std::string(text) + "' is not a number");
+    if (v < min || v > max)
+        bad_argument(option, "'" + std::string(text) + "' is out of range (" + std::to_string(min) + ".." +
+                                 std::to_string(max) + ")");
+    return v;
+}
+
+double parse_seconds(const std::string& option, std::string_view text) {
+    try {
+        size_t used = 0;
+        const double v = std::stod(std::string(text), &used);
+        if (used == text.size() && v >= 0) return v;
+    } catch (...) {
+    }
+    bad_argument(option, "'" + std::string(text) + "' is not a number of seconds");
+}
+
+wire::Address parse_address(const std::string& option, std::string_view text) {
+    auto a = wire::Address::parse(text);
+    if (!a) bad_argument(option, "'" + std::string(text) + "' is not an address (want a.b.c.d:port or [v6]:port)");
+    return *a;
+}
+
+crypto::Key load_key_file(const std::string& option, const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) failure(option + ": cannot read '" + path + "': " + std::strerror(errno));
+    std::array<char, 256> buf{};
+    const ssize_t n = ::read(fd, buf.data(), buf.size());
+    ::close(fd);
+    crypto::Key key;
+    size_t digits = 0;
+    bool ok = n > 0 && n < static_cast<ssize_t>(buf.size());
+    for (ssize_t i = 0; ok && i < n; ++i) {
+        const char c = buf[i];
+        if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
+        int v = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+        if (v < 0 || digits >= 64) {
+            ok = false;
+            break;
+        }
+        key.bytes[digits / 2] = static_cast<uint8_t>(digits % 2 ? key.bytes[digits / 2] | v : v << 4);
+        ++digits;
+    }
+    crypto::secure_wipe(buf.data(), buf.size());
+    if (!ok || digits != 64)
+        bad_argument(option, "'" + path + "' is not a server key (want 64 hex digits, as 'pomelo-token keygen' writes)");
+    return key;
+}
+
+SplitArgs split_eal_args(int argc, char** argv, const std::vector<std::string>& default_eal) {
+    SplitArgs s;
+    int dash = -1;
+    for (int i = 1; i < argc; ++i)
+        if (std::strcmp(argv[i], "--") == 0) {
+            dash = i;
+            break;
+        }
+    s.eal.push_back(argv[0]);
+    const int ours_from = dash < 0 ? 1 : dash + 1;
+    for (int i = 1; i < dash; ++i) s.eal.push_back(argv[i]);
+    if (s.eal.size() == 1) s.eal.insert(s.eal.end(), default_eal.begin(), default_eal.end());
+    for (int i = ours_from; i < argc; ++i) s.ours.push_back(argv[i]);
+    return s;
+}
+
+std::vector<std::string> read_config_file(const std::string& path) {
+    std::ifstream f(path);
+    if (!f) failure("--config: cannot read '" + path + "': " + std::strerror(errno));
+    std::vector<std::string> args;
+    std::string line;
+    for (int number = 1; std::getline(f, line); ++number) {
+        if (auto hash = line.find('#'); hash != std::string::npos) line.resize(hash);
+        auto trim = [](std::string s) {
+            const auto b = s.find_first_not_of(" \t\r");
+            const auto e = s.find_last_not_of(" \t\r");
+            return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
+        };
+        line = trim(line);
+        if (line.empty()) continue;
+        const auto eq = line.find('=');
+        if (eq == std::string::npos)
+            bad_argument("--config", "'" + path + "' line " + std::to_string(number) + ": want 'key = value'");
+        args.push_back("--" + trim(line.substr(0, eq)));
+        const std::string value = trim(line.substr(eq + 1));
+        if (!value.empty()) args.push_back(value);
+    }
+    return args;
+}
+
+}  // namespace pomelo::cli

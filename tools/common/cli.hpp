@@ -1,0 +1,42 @@
+// Small pieces every pomelo tool needs: numbers, addresses and key files from the command
+// line, each failing with a one-line reason that names the option.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "protocol/crypto/key.hpp"
+#include "protocol/wire/address.hpp"
+
+namespace pomelo::cli {
+
+// Thrown for bad arguments (exit 2) and runtime failures (exit 1); main prints `what` alone.
+struct Error {
+    int status;
+    std::string what;
+};
+[[noreturn]] void bad_argument(const std::string& option, const std::string& reason);
+[[noreturn]] void failure(const std::string& message);
+
+// Decimal or 0x-hex, within [min, max].
+uint64_t parse_uint(const std::string& option, std::string_view text, uint64_t min = 0, uint64_t max = UINT64_MAX);
+double parse_seconds(const std::string& option, std::string_view text);
+wire::Address parse_address(const std::string& option, std::string_view text);
+// 64 hex digits, as `pomelo-token keygen` writes them; the read buffer is wiped.
+crypto::Key load_key_file(const std::string& option, const std::string& path);
+
+// Splits argv at "--": EAL's arguments before (argv[0] first), ours after. With no "--",
+// everything is ours. With no EAL arguments, EAL gets `default_eal`.
+struct SplitArgs {
+    std::vector<std::string> eal;
+    std::vector<std::string> ours;
+};
+SplitArgs split_eal_args(int argc, char** argv, const std::vector<std::string>& default_eal);
+
+// Reads "key = value" lines ('#' comments) into "--key value" pairs, for a --config file.
+std::vector<std::string> read_config_file(const std::string& path);
+
+}  // namespace pomelo::cli

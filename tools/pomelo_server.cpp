@@ -1,0 +1,228 @@
+// pomelo-server: the Pomelo game-protocol server daemon on the engine.
+//
+//   pomelo-server [EAL args] -- --bind ADDR --protocol-id ID --key FILE [options]
+//
+// Every DPDK application takes EAL arguments before "--"; with no "--" at all, the defaults
+// for a host without hugepages or NICs apply (--no-huge --no-pci -m 256 and a per-process
+// file prefix). SIGINT/SIGTERM send DISCONNECT to every peer, then exit 0.
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <unistd.h>
+
+#include <atomic>
+#include <rte_ethdev.h>
+#include <rte_ether.h>
+
+#include "drivers/eal.hpp"
+#include "drivers/ethdev_port.hpp"
+#include "drivers/socket_port.hpp"
+#include "engine/engine.hpp"
+#include "engine/mbuf_meta.hpp"
+#include "tools/common/cli.hpp"
+
+namespace {
+
+using namespace pomelo;
+
+std::atomic<bool> g_stop{false};
+void on_signal(int) { g_stop.store(true); }
+
+const char* kUsage = R"(usage: pomelo-server [EAL args] -- --bind ADDR --protocol-id ID --key FILE [options]
+
+Serves the Pomelo 1.03 protocol on a DPDK port (any PMD) or on kernel UDP sockets.
+
+  --bind ADDR           UDP endpoint to serve, a.b.c.d:port or [v6]:port (repeatable)
+  --protocol-id ID      the application's 64-bit protocol id (decimal or 0x-hex)
+  --key FILE            server private key (64 hex digits, from 'pomelo-token keygen')
+  --driver NAME         ethdev (default) or socket (kernel UDP, no DPDK port)
+  --device NAME         ethdev device name or port id (default: the first port)
+  --gateway-mac MAC     next hop for peers whose MAC was not learned (ethdev)
+  --workers N           worker lcores, one shard each (default 1; EAL needs N+1 lcores)
+  --max-clients N       connections at once (default 1024)
+  --max-pending N       handshakes in flight (default 4096)
+  --public ADDR         address clients are told in tokens (repeatable; default: --bind)
+  --no-address-check    accept tokens that do not list our address (NAT, anycast)
+  --allow-token-reuse   let a token connect again after its connection ended
+  --suites LIST         accepted cipher suites: chacha,aesgcm (default both)
+  --app NAME            application: echo (default)
+  --mbufs N             mbuf pool size (default 16383)
+  --burst N             packets per burst (default 32)
+  --stats-interval S    seconds between stats lines, 0 = none (default 1)
+  --config FILE         'option = value' lines; command-line options override them
+  --help                this text
+)";
+
+struct Options {
+    engine::EngineConfig engine;
+    std::string driver = "ethdev";
+    std::string device;
+    std::vector<wire::Address> bind;
+    std::vector<wire::Address> public_addresses;
+    bool address_check = true;
+    std::optional<rte_ether_addr> gateway;
+    bool have_protocol_id = false, have_key = false;
+};
+
+rte_ether_addr parse_mac(const std::string& text) {
+    rte_ether_addr mac;
+    if (rte_ether_unformat_addr(text.c_str(), &mac) != 0)
+        cli::bad_argument("--gateway-mac", "'" + text + "' is not a MAC address (want aa:bb:cc:dd:ee:ff)");
+    return mac;
+}
+
+void apply_options(Options& o, const std::vector<std::string>& args) {
+    for (size_t i = 0; i < args.size(); ++i) {
+        const std::string& opt = args[i];
+        auto value = [&]() -> const std::string& {
+            if (i + 1 >= args.size() || args[i + 1].rfind("--", 0) == 0) cli::bad_argument(opt, "needs a value");
+            return args[++i];
+        };
+        auto& s = o.engine.server;
+        if (opt == "--help" || opt == "-h") {
+            std::fputs(kUsage, stdout);
+            throw cli::Error{0, ""};
+        } else if (opt == "--config") {
+            apply_options(o, cli::read_config_file(value()));
+        } else if (opt == "--bind") {
+            o.bind.push_back(cli::parse_address(opt, value()));
+        } else if (opt == "--public") {
+            o.public_addresses.push_back(cli::parse_address(opt, value()));
+        } else if (opt == "--protocol-id") {
+            s.protocol_id = cli::parse_uint(opt, value());
+            o.have_protocol_id = true;
+        } else if (opt == "--key") {
+            s.private_key = cli::load_key_file(opt, value());
+            o.have_key = true;
+        } else if (opt == "--driver") {
+            o.driver = value();
+            if (o.driver != "ethdev" && o.driver != "socket")
+                cli::bad_argument(opt, "'" + o.driver + "' is not a driver (want ethdev or socket)");
+        } else if (opt == "--device") {
+            o.device = value();
+        } else if (opt == "--gateway-mac") {
+            o.gateway = parse_mac(value());
+        } else if (opt == "--workers") {
+            o.engine.workers = static_cast<uint16_t>(cli::parse_uint(opt, value(), 1, RTE_MAX_LCORE - 1));
+        } else if (opt == "--max-clients") {
+            s.max_clients = static_cast<uint32_t>(cli::parse_uint(opt, value(), 1, 1u << 24));
+        } else if (opt == "--max-pending") {
+            s.max_pending = static_cast<uint32_t>(cli::parse_uint(opt, value(), 1, 1u << 24));
+        } else if (opt == "--no-address-check") {
+            o.address_check = false;
+        } else if (opt == "--allow-token-reuse") {
+            s.refuse_token_reuse = false;
+        } else if (opt == "--suites") {
+            const std::string list = value();
+            s.accepted_suites = 0;
+            size_t start = 0;
+            while (start <= list.size()) {
+                const size_t comma = std::min(list.find(',', start), list.size());
+                const std::string name = list.substr(start, comma - start);
+                auto suite = crypto::suite_from_name(name);
+                if (!suite) cli::bad_argument(opt, "'" + name + "' is not a suite (want chacha or aesgcm)");
+                s.accepted_suites |= 1u << static_cast<unsigned>(*suite);
+                start = comma + 1;
+            }
+        } else if (opt == "--app") {
+            const std::string name = value();
+            o.engine.app = engine::application_by_name(name);
+            if (!o.engine.app) cli::bad_argument(opt, "'" + name + "' is not an application (want echo)");
+        } else if (opt == "--mbufs") {
+            o.engine.mbufs = static_cast<uint32_t>(cli::parse_uint(opt, value(), 1023, 1u << 24));
+        } else if (opt == "--burst") {
+            o.engine.burst = static_cast<uint16_t>(cli::parse_uint(opt, value(), 1, server::Shard::kMaxBurst));
+        } else if (opt == "--stats-interval") {
+            o.engine.stats_interval_ns = static_cast<uint64_t>(cli::parse_seconds(opt, value()) * 1e9);
+        } else {
+            cli::bad_argument(opt, "unknown option (see --help)");
+        }
+    }
+}
+
+Options parse(const std::vector<std::string>& args) {
+    Options o;
+    o.engine.app = engine::application_by_name("echo");
+    apply_options(o, args);
+    if (o.bind.empty()) cli::bad_argument("--bind", "missing: give at least one address to serve");
+    if (!o.have_protocol_id) cli::bad_argument("--protocol-id", "missing");
+    if (!o.have_key) cli::bad_argument("--key", "missing");
+    o.engine.server.public_addresses = o.address_check ? (o.public_addresses.empty() ? o.bind : o.public_addresses)
+                                                       : std::vector<wire::Address>{};
+    return o;
+}
+
+std::unique_ptr<drivers::Port> open_port(const Options& o, rte_mempool* pool, std::string& error) {
+    if (o.driver == "socket") {
+        drivers::SocketConfig c;
+        c.local = o.bind;
+        c.pool = pool;
+        return drivers::open_socket_port(c, error);
+    }
+    if (rte_eth_dev_count_avail() == 0) {
+        error = "--driver ethdev: no DPDK port (give EAL a device, e.g. --vdev net_memif0, or use --driver socket)";
+        return nullptr;
+    }
+    drivers::EthdevConfig c;
+    if (o.device.empty()) {
+        uint16_t first = 0;
+        RTE_ETH_FOREACH_DEV(first) break;
+        c.device = std::to_string(first);
+    } else {
+        c.device = o.device;
+    }
+    c.local = o.bind;
+    c.queues = o.engine.workers;
+    c.pool = pool;
+    c.gateway = o.gateway;
+    return drivers::open_ethdev_port(c, error);
+}
+
+int serve(int argc, char** argv) {
+    const std::string prefix = "pomelo-server-" + std::to_string(::getpid());
+    cli::SplitArgs args = cli::split_eal_args(
+        argc, argv, {"--no-huge", "--no-pci", "-m", "256", "--file-prefix", prefix, "--log-level", "error"});
+    Options o = parse(args.ours);  // before EAL: bad arguments fail fast, without DPDK noise
+
+    std::string error;
+    if (drivers::eal_init(args.eal, error) < 0) cli::failure(error);
+    rte_mempool* pool = drivers::make_mbuf_pool("pomelo_mbufs", o.engine.mbufs, error, engine::kMbufPrivSize);
+    if (!pool) cli::failure(error);
+    std::unique_ptr<drivers::Port> port = open_port(o, pool, error);
+    if (!port) cli::failure(error);
+    auto eng = engine::Engine::create(o.engine, *port, pool, error);
+    if (!eng) cli::failure(error);
+    engine::register_telemetry(eng.get());
+
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    std::printf("pomelo-server: serving");
+    for (const auto& a : port->local_addresses()) std::printf(" %s", a.to_string().c_str());
+    std::printf(" on %s with %u worker(s), protocol id 0x%016llx\n", port->name().c_str(), eng->workers(),
+                static_cast<unsigned long long>(o.engine.server.protocol_id));
+    std::fflush(stdout);
+    const int rc = eng->run(g_stop);
+    const engine::EngineSnapshot s = eng->snapshot();
+    std::printf("pomelo-server: stopped; %llu connections served, %llu datagrams in, %llu out\n",
+                static_cast<unsigned long long>(s.control.accepted),
+                static_cast<unsigned long long>(s.workers.port.rx_datagrams),
+                static_cast<unsigned long long>(s.workers.port.tx_datagrams));
+    eng.reset();
+    port.reset();
+    drivers::eal_cleanup();
+    return rc;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        return serve(argc, argv);
+    } catch (const cli::Error& e) {
+        if (!e.what.empty()) std::fprintf(stderr, "pomelo-server: %s\n", e.what.c_str());
+        return e.status;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "pomelo-server: %s\n", e.what());
+        return 1;
+    }
+}
