@@ -1,0 +1,360 @@
+#include "drivers/ethdev_port.hpp"
+
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_jhash.h>
+#include <rte_random.h>
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+
+namespace pomelo::drivers {
+
+using wire::Address;
+using wire::AddressType;
+
+namespace {
+
+constexpr uint32_t kLookupChunk = RTE_HASH_LOOKUP_BULK_MAX;
+
+// A MAC fits in the hash's data pointer itself: no per-entry storage to allocate or free.
+void* pack(const rte_ether_addr& mac) {
+    uintptr_t v = 0;
+    std::memcpy(&v, mac.addr_bytes, RTE_ETHER_ADDR_LEN);
+    return reinterpret_cast<void*>(v);
+}
+
+rte_ether_addr unpack(const void* data) {
+    const auto v = reinterpret_cast<uintptr_t>(data);
+    rte_ether_addr mac;
+    std::memcpy(mac.addr_bytes, &v, RTE_ETHER_ADDR_LEN);
+    return mac;
+}
+
+std::optional<uint16_t> find_port(const std::string& device) {
+    uint16_t id = 0;
+    if (rte_eth_dev_get_port_by_name(device.c_str(), &id) == 0) return id;
+    const char* end = device.data() + device.size();
+    auto [ptr, ec] = std::from_chars(device.data(), end, id);
+    if (!device.empty() && ec == std::errc() && ptr == end && rte_eth_dev_is_valid_port(id)) return id;
+    return std::nullopt;
+}
+
+bool valid_local(const Address& a) { return a.type != AddressType::none && a.port != 0; }
+
+std::string dpdk_error(const char* what, int rc) { return std::string(what) + ": " + rte_strerror(rc < 0 ? -rc : rc); }
+
+std::atomic<unsigned> g_table_serial{0};
+
+}  // namespace
+
+// --- NeighbourTable ---
+
+NeighbourTable::Key NeighbourTable::Key::of(const Address& a) {
+    Key k{};
+    if (a.type == AddressType::ipv6) {
+        std::memcpy(k.ip, a.ip.data(), 16);
+    } else {
+        k.ip[10] = k.ip[11] = 0xff;
+        std::memcpy(k.ip + 12, a.ip.data(), 4);
+    }
+    return k;
+}
+
+NeighbourTable::~NeighbourTable() { rte_hash_free(hash_); }
+
+bool NeighbourTable::create(const char* name, uint32_t entries, int socket, std::string& error) {
+    rte_hash_parameters p{};
+    p.name = name;
+    p.entries = std::max<uint32_t>(entries, 64);
+    p.key_len = sizeof(Key);
+    p.hash_func = rte_jhash;
+    // Source addresses are chosen by whoever sends to us: a secret seed keeps them from
+    // aiming at one bucket.
+    p.hash_func_init_val = static_cast<uint32_t>(rte_rand());
+    p.socket_id = socket;
+    hash_ = rte_hash_create(&p);
+    if (hash_ == nullptr) error = dpdk_error("cannot create neighbour table", rte_errno);
+    return hash_ != nullptr;
+}
+
+void NeighbourTable::learn(const Key* keys, const rte_ether_addr* macs, uint32_t n) {
+    rte_ether_addr known[kLookupChunk];
+    for (uint32_t base = 0; base < n; base += kLookupChunk) {
+        const uint32_t chunk = std::min(kLookupChunk, n - base);
+        const uint64_t hits = lookup(keys + base, chunk, known);
+        for (uint32_t i = 0; i < chunk; ++i) {
+            const bool same = (hits >> i) & 1 && rte_is_same_ether_addr(&known[i], &macs[base + i]);
+            if (!same) insert(keys[base + i], macs[base + i]);
+        }
+    }
+}
+
+void NeighbourTable::insert(const Key& key, const rte_ether_addr& mac) {
+    if (rte_hash_add_key_data(hash_, &key, pack(mac)) == -ENOSPC) {
+        rte_hash_reset(hash_);  // full (or a crafted bucket overflowed): start over
+        rte_hash_add_key_data(hash_, &key, pack(mac));
+    }
+}
+
+uint64_t NeighbourTable::lookup(const Key* keys, uint32_t n, rte_ether_addr* macs) const {
+    const void* key_ptrs[kLookupChunk];
+    void* data[kLookupChunk];
+    n = std::min(n, kLookupChunk);
+    if (n == 0) return 0;
+    for (uint32_t i = 0; i < n; ++i) key_ptrs[i] = &keys[i];
+    uint64_t hits = 0;
+    if (rte_hash_lookup_bulk_data(hash_, key_ptrs, n, &hits, data) < 0) return 0;
+    for (uint32_t i = 0; i < n; ++i)
+        if (hits & (uint64_t{1} << i)) macs[i] = unpack(data[i]);
+    return hits;
+}
+
+// --- EthdevPort: setup ---
+
+EthdevPort::EthdevPort(uint16_t port_id, const EthdevConfig& config)
+    : Port(config.queues), port_id_(port_id), local_(config.local), gateway_(config.gateway) {
+    char name[RTE_ETH_NAME_MAX_LEN] = {};
+    rte_eth_dev_get_name_by_port(port_id, name);
+    name_ = name;
+    view_.endpoints = local_;
+    for (const Address& a : local_) {
+        if (a.type == AddressType::ipv4 && !source4_) source4_ = &a;
+        if (a.type == AddressType::ipv6 && !source6_) source6_ = &a;
+    }
+}
+
+EthdevPort::~EthdevPort() {
+    // A port that never started is left configured, so the caller can retry other settings.
+    if (!started_) return;
+    rte_eth_dev_stop(port_id_);
+    rte_eth_dev_close(port_id_);
+}
+
+bool EthdevPort::configure(const EthdevConfig& config, std::string& error) {
+    rte_eth_dev_info info{};
+    int rc = rte_eth_dev_info_get(port_id_, &info);
+    if (rc != 0) return error = dpdk_error("cannot query device", rc), false;
+    if (config.queues == 0 || config.queues > info.max_rx_queues || config.queues > info.max_tx_queues) {
+        error = "device supports at most " + std::to_string(std::min(info.max_rx_queues, info.max_tx_queues)) +
+                " queue(s), " + std::to_string(config.queues) + " requested";
+        return false;
+    }
+    rte_eth_conf conf{};
+    if (config.queues > 1) {
+        // Spread clients over queues by their UDP 4-tuple; devices hashing addresses only
+        // still spread them by IP. Devices without RSS (memif, ring) split however they do.
+        const uint64_t wanted = RTE_ETH_RSS_NONFRAG_IPV4_UDP | RTE_ETH_RSS_NONFRAG_IPV6_UDP | RTE_ETH_RSS_IPV4 |
+                                RTE_ETH_RSS_IPV6;
+        const uint64_t hf = wanted & info.flow_type_rss_offloads;
+        if (hf != 0) {
+            conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+            conf.rx_adv_conf.rss_conf.rss_hf = hf;
+            rss_ = true;
+        }
+    }
+    conf.rxmode.offloads = info.rx_offload_capa & (RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM);
+    conf.txmode.offloads = info.tx_offload_capa & (RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM |
+                                                   RTE_ETH_TX_OFFLOAD_MULTI_SEGS);
+    offloads_.ipv4_cksum = conf.txmode.offloads & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
+    offloads_.udp_cksum = conf.txmode.offloads & RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
+    rc = rte_eth_dev_configure(port_id_, config.queues, config.queues, &conf);
+    if (rc != 0) return error = dpdk_error("configure failed", rc), false;
+    return true;
+}
+
+bool EthdevPort::setup_queues(const EthdevConfig& config, std::string& error) {
+    uint16_t rx_desc = config.rx_desc, tx_desc = config.tx_desc;
+    int rc = rte_eth_dev_adjust_nb_rx_tx_desc(port_id_, &rx_desc, &tx_desc);
+    if (rc != 0) return error = dpdk_error("cannot adjust descriptor counts", rc), false;
+    const auto socket = static_cast<unsigned>(rte_eth_dev_socket_id(port_id_));  // -1: any
+    for (uint16_t q = 0; q < config.queues; ++q) {
+        rc = rte_eth_rx_queue_setup(port_id_, q, rx_desc, socket, nullptr, config.pool);
+        if (rc != 0) return error = dpdk_error(("rx queue " + std::to_string(q) + " setup failed").c_str(), rc), false;
+        rc = rte_eth_tx_queue_setup(port_id_, q, tx_desc, socket, nullptr);
+        if (rc != 0) return error = dpdk_error(("tx queue " + std::to_string(q) + " setup failed").c_str(), rc), false;
+    }
+    return true;
+}
+
+// Neighbour solicitations go to a multicast MAC a filtering NIC would drop: ask for ours, or
+// for all multicast when the device has no filter list. Best effort: virtual devices filter
+// nothing and support neither.
+void EthdevPort::accept_solicited_node_multicast() {
+    std::vector<rte_ether_addr> macs;
+    for (const Address& a : local_)
+        if (a.type == AddressType::ipv6) macs.push_back(l2l3::solicited_node_mac(a.ip.data()));
+    if (macs.empty()) return;
+    if (rte_eth_dev_set_mc_addr_list(port_id_, macs.data(), static_cast<uint32_t>(macs.size())) != 0)
+        rte_eth_allmulticast_enable(port_id_);
+}
+
+bool EthdevPort::create_neighbour_tables(const EthdevConfig& config, std::string& error) {
+    neighbours_.reserve(config.queues);
+    for (uint16_t q = 0; q < config.queues; ++q) {
+        char name[RTE_HASH_NAMESIZE];
+        std::snprintf(name, sizeof name, "pomelo_nb%u", g_table_serial.fetch_add(1));
+        neighbours_.emplace_back();
+        if (!neighbours_.back().create(name, config.neighbours, rte_eth_dev_socket_id(port_id_), error)) return false;
+    }
+    return true;
+}
+
+bool EthdevPort::start(const EthdevConfig& config, std::string& error) {
+    if (!configure(config, error) || !setup_queues(config, error) || !create_neighbour_tables(config, error))
+        return false;
+    if (config.promiscuous) {
+        const int rc = rte_eth_promiscuous_enable(port_id_);
+        if (rc != 0) return error = dpdk_error("cannot enable promiscuous mode", rc), false;
+    }
+    int rc = rte_eth_macaddr_get(port_id_, &view_.mac);
+    if (rc != 0) return error = dpdk_error("cannot read MAC address", rc), false;
+    if (rte_eth_dev_get_mtu(port_id_, &mtu_) != 0) mtu_ = RTE_ETHER_MTU;
+    rc = rte_eth_dev_start(port_id_);
+    if (rc != 0) return error = dpdk_error("start failed", rc), false;
+    started_ = true;
+    accept_solicited_node_multicast();
+    return true;
+}
+
+std::unique_ptr<Port> open_ethdev_port(const EthdevConfig& config, std::string& error) {
+    const std::string prefix = "ethdev port '" + config.device + "': ";
+    if (config.local.empty() || !std::all_of(config.local.begin(), config.local.end(), valid_local)) {
+        error = prefix + "no local address to serve (need at least one IP:port, port not 0)";
+        return nullptr;
+    }
+    if (config.pool == nullptr) {
+        error = prefix + "no mbuf pool";
+        return nullptr;
+    }
+    const std::optional<uint16_t> id = find_port(config.device);
+    if (!id) {
+        error = prefix + "unknown device (no DPDK port by that name or id)";
+        return nullptr;
+    }
+    std::unique_ptr<EthdevPort> port(new EthdevPort(*id, config));
+    if (!port->start(config, error)) {
+        error = prefix + error;
+        return nullptr;
+    }
+    return port;
+}
+
+// --- EthdevPort: data path ---
+
+uint16_t EthdevPort::rx_burst(uint16_t queue, rte_mbuf** pkts, Address* from, uint16_t n) {
+    PortStats& st = stats_[queue];
+    const uint16_t got = rte_eth_rx_burst(port_id_, queue, pkts, std::min(n, kMaxBurst));
+    st.rx_packets += got;
+
+    rte_mbuf* replies[kMaxBurst];
+    rte_mbuf* drops[kMaxBurst];
+    NeighbourTable::Key learn_ip[kMaxBurst];  // plain bytes: nothing to initialise per call
+    rte_ether_addr learn_mac[kMaxBurst];
+    uint16_t kept = 0, n_replies = 0, n_drops = 0, n_learn = 0;
+
+    for (uint16_t i = 0; i < got; ++i) {
+        rte_mbuf* m = pkts[i];
+        const l2l3::RxFrame f = l2l3::parse_frame(m, view_);
+        if (f.learnable) {
+            learn_ip[n_learn] = NeighbourTable::Key::of(f.src);
+            learn_mac[n_learn++] = f.link_addr;
+        }
+        switch (f.kind) {
+            case l2l3::FrameKind::udp:
+                if (!l2l3::strip_to_payload(m, f)) {
+                    drops[n_drops++] = m;
+                    ++st.rx_malformed;
+                    break;
+                }
+                pkts[kept] = m;  // kept <= i: compacting in place
+                from[kept++] = f.src;
+                break;
+            case l2l3::FrameKind::arp_request:
+                l2l3::make_arp_reply(m, f, view_.mac);
+                replies[n_replies++] = m;
+                ++st.arp_replies;  // answered; should the device refuse it, tx_dropped says so
+                break;
+            case l2l3::FrameKind::neighbour_solicit:
+                if (l2l3::make_neighbour_advert(m, f, view_.mac)) {
+                    replies[n_replies++] = m;
+                    ++st.nd_adverts;
+                } else {
+                    drops[n_drops++] = m;
+                    ++st.tx_dropped;
+                }
+                break;
+            case l2l3::FrameKind::not_ours:
+                drops[n_drops++] = m;
+                ++st.rx_not_ours;
+                break;
+            case l2l3::FrameKind::malformed:
+                drops[n_drops++] = m;
+                ++st.rx_malformed;
+                break;
+        }
+    }
+    st.rx_datagrams += kept;
+    if (n_learn) neighbours_[queue].learn(learn_ip, learn_mac, n_learn);
+    if (n_drops) rte_pktmbuf_free_bulk(drops, n_drops);
+    if (n_replies) send_replies(queue, replies, n_replies);
+    return kept;
+}
+
+// ARP / ND answers leave on the queue their request came in on (same lcore, no locking).
+void EthdevPort::send_replies(uint16_t queue, rte_mbuf** replies, uint16_t n) {
+    const uint16_t sent = rte_eth_tx_burst(port_id_, queue, replies, n);
+    if (sent < n) {
+        rte_pktmbuf_free_bulk(replies + sent, n - sent);
+        stats_[queue].tx_dropped += n - sent;
+    }
+}
+
+bool EthdevPort::fits_mtu(const rte_mbuf* m, AddressType family) const {
+    return rte_pktmbuf_pkt_len(m) + l2l3::udp_header_bytes(family) - sizeof(rte_ether_hdr) <= mtu_;
+}
+
+// Puts headers on every datagram that has a source, a next hop and fits, compacting them to
+// the front of pkts; frees and counts the others.
+uint16_t EthdevPort::prepare_tx(uint16_t queue, rte_mbuf** pkts, const Address* to, uint16_t n) {
+    NeighbourTable::Key keys[kLookupChunk];
+    rte_ether_addr next_hops[kLookupChunk];
+    rte_mbuf* drops[kLookupChunk];
+    uint16_t ready = 0;
+    for (uint16_t base = 0; base < n; base = static_cast<uint16_t>(base + kLookupChunk)) {
+        const auto chunk = static_cast<uint16_t>(std::min<uint32_t>(kLookupChunk, n - base));
+        for (uint16_t i = 0; i < chunk; ++i) keys[i] = NeighbourTable::Key::of(to[base + i]);
+        const uint64_t hits = neighbours_[queue].lookup(keys, chunk, next_hops);
+        uint16_t n_drops = 0;
+        for (uint16_t i = 0; i < chunk; ++i) {
+            rte_mbuf* m = pkts[base + i];
+            const Address& dst = to[base + i];
+            const rte_ether_addr* hop = (hits >> i) & 1 ? &next_hops[i] : (gateway_ ? &*gateway_ : nullptr);
+            const Address* src = source_for(dst.type);
+            if (hop && src && fits_mtu(m, dst.type) && l2l3::prepend_udp(m, view_.mac, *hop, *src, dst, offloads_))
+                pkts[ready++] = m;
+            else
+                drops[n_drops++] = m;
+        }
+        if (n_drops) rte_pktmbuf_free_bulk(drops, n_drops);
+        stats_[queue].tx_dropped += n_drops;
+    }
+    return ready;
+}
+
+uint16_t EthdevPort::tx_burst(uint16_t queue, rte_mbuf** pkts, const Address* to, uint16_t n) {
+    PortStats& st = stats_[queue];
+    const uint16_t ready = prepare_tx(queue, pkts, to, n);
+    const uint16_t sent = ready ? rte_eth_tx_burst(port_id_, queue, pkts, ready) : 0;
+    if (sent < ready) {
+        rte_pktmbuf_free_bulk(pkts + sent, ready - sent);
+        st.tx_dropped += ready - sent;
+    }
+    st.tx_datagrams += sent;
+    return sent;
+}
+
+}  // namespace pomelo::drivers

@@ -1,0 +1,124 @@
+// A Port over a DPDK ethdev: any PMD (memif, af_xdp, af_packet, tap, ring, null, real NICs).
+// The port speaks just enough Ethernet / IPv4 / IPv6 to be a UDP endpoint on a link: it
+// answers ARP and neighbour solicitations for its addresses, learns its peers' MACs from what
+// they send, and hands over only UDP payloads addressed to its endpoints.
+//
+// Threading: queue q's rx_burst and tx_burst run on one lcore; different queues may run on
+// different lcores concurrently. Each queue therefore has its own neighbour table (a plain
+// rte_hash with no locks): a reply normally leaves on the queue its request came in on, which
+// is how the engine's workers use the port. A destination learned on another queue only costs
+// a fallback to the gateway.
+#pragma once
+
+#include <rte_ether.h>
+#include <rte_hash.h>
+#include <rte_mempool.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "drivers/l2l3.hpp"
+#include "drivers/port.hpp"
+#include "protocol/wire/address.hpp"
+
+namespace pomelo::drivers {
+
+struct EthdevConfig {
+    std::string device;                     // DPDK port name ("net_memif0") or numeric port id
+    std::vector<wire::Address> local;       // UDP endpoints served; at least one
+    uint16_t queues = 1;                    // rx/tx queue pairs; RSS on the UDP 4-tuple if > 1
+    uint16_t rx_desc = 1024;                // both clamped to what the device accepts
+    uint16_t tx_desc = 1024;
+    rte_mempool* pool = nullptr;            // receive buffers
+    std::optional<rte_ether_addr> gateway;  // next hop for destinations not learned
+    bool promiscuous = false;
+    uint32_t neighbours = 16384;            // neighbour table capacity, per queue
+};
+
+// IP -> MAC for the peers one queue has heard from. Bounded: when full it starts over (the
+// peers that are still talking are learned again by their next datagram).
+class NeighbourTable {
+public:
+    // 16 bytes: IPv6 as is, IPv4 as ::ffff:a.b.c.d so the families never collide.
+    struct Key {
+        uint8_t ip[16];
+        static Key of(const wire::Address& a);
+    };
+
+    NeighbourTable() = default;
+    NeighbourTable(NeighbourTable&& o) noexcept : hash_(o.hash_) { o.hash_ = nullptr; }
+    NeighbourTable& operator=(NeighbourTable&&) = delete;
+    ~NeighbourTable();
+
+    bool create(const char* name, uint32_t entries, int socket, std::string& error);
+    // Remembers keys[i] -> macs[i]: bulk lookups, writes only for new or changed entries.
+    void learn(const Key* keys, const rte_ether_addr* macs, uint32_t n);
+    // Up to RTE_HASH_LOOKUP_BULK_MAX keys at once; bit i of the result is set when macs[i]
+    // was found.
+    uint64_t lookup(const Key* keys, uint32_t n, rte_ether_addr* macs) const;
+
+private:
+    void insert(const Key& key, const rte_ether_addr& mac);
+
+    rte_hash* hash_ = nullptr;
+};
+
+class EthdevPort final : public Port {
+public:
+    // rx_burst takes at most this many frames from the device per call.
+    static constexpr uint16_t kMaxBurst = 256;
+
+    ~EthdevPort() override;
+    EthdevPort(const EthdevPort&) = delete;  // view_ and the sources point into local_
+    EthdevPort& operator=(const EthdevPort&) = delete;
+
+    std::string name() const override { return name_; }
+    uint16_t queue_count() const override { return static_cast<uint16_t>(stats_.size()); }
+    const std::vector<wire::Address>& local_addresses() const override { return local_; }
+    uint16_t rx_burst(uint16_t queue, rte_mbuf** pkts, wire::Address* from, uint16_t n) override;
+    uint16_t tx_burst(uint16_t queue, rte_mbuf** pkts, const wire::Address* to, uint16_t n) override;
+
+    uint16_t port_id() const { return port_id_; }
+    const rte_ether_addr& mac() const { return view_.mac; }
+    l2l3::TxOffloads tx_offloads() const { return offloads_; }
+    bool rss() const { return rss_; }
+
+private:
+    friend std::unique_ptr<Port> open_ethdev_port(const EthdevConfig&, std::string&);
+    EthdevPort(uint16_t port_id, const EthdevConfig& config);
+
+    bool start(const EthdevConfig& config, std::string& error);
+    bool configure(const EthdevConfig& config, std::string& error);
+    bool setup_queues(const EthdevConfig& config, std::string& error);
+    void accept_solicited_node_multicast();
+    bool create_neighbour_tables(const EthdevConfig& config, std::string& error);
+
+    void send_replies(uint16_t queue, rte_mbuf** replies, uint16_t n);
+    uint16_t prepare_tx(uint16_t queue, rte_mbuf** pkts, const wire::Address* to, uint16_t n);
+    const wire::Address* source_for(wire::AddressType family) const {
+        return family == wire::AddressType::ipv4 ? source4_ : family == wire::AddressType::ipv6 ? source6_ : nullptr;
+    }
+    bool fits_mtu(const rte_mbuf* m, wire::AddressType family) const;
+
+    uint16_t port_id_;
+    std::string name_;
+    std::vector<wire::Address> local_;
+    l2l3::LocalView view_;
+    const wire::Address* source4_ = nullptr;  // first local address of each family: what we send from
+    const wire::Address* source6_ = nullptr;
+    std::optional<rte_ether_addr> gateway_;
+    l2l3::TxOffloads offloads_{};
+    bool rss_ = false;
+    bool started_ = false;
+    uint16_t mtu_ = RTE_ETHER_MTU;
+    std::vector<NeighbourTable> neighbours_;
+};
+
+// Configures, starts and returns the port, or nullptr with `error` set to one line naming the
+// problem (unknown device, no local address, too many queues, a DPDK call that failed).
+std::unique_ptr<Port> open_ethdev_port(const EthdevConfig& config, std::string& error);
+
+}  // namespace pomelo::drivers

@@ -1,0 +1,461 @@
+// EthdevPort over an in-memory cable: two net_ring ports made with rte_eth_from_rings, the
+// server's tx ring being the client's rx ring and the other way round. Real Ethernet frames
+// cross it; the tests either run a second EthdevPort on the far end or read and write the
+// rings by hand to play a peer that sends exactly the frame a test needs.
+#include <gtest/gtest.h>
+#include <rte_dev.h>
+#include <rte_eth_ring.h>
+#include <rte_ethdev.h>
+#include <rte_ring.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "drivers/ethdev_port.hpp"
+#include "tests/drivers/frames.hpp"
+
+namespace pomelo::test {
+namespace {
+
+using drivers::EthdevConfig;
+using drivers::EthdevPort;
+using drivers::Port;
+using drivers::PortStats;
+
+const wire::Address kServer4 = v4(198, 18, 0, 1, 4000);
+const wire::Address kClient4 = v4(198, 18, 0, 2, 5000);
+const wire::Address kServer6 = v6(1, 4000);
+const wire::Address kClient6 = v6(2, 5000);
+
+// Two ring ports wired to each other, `queues` rings each way.
+class RingCable {
+public:
+    explicit RingCable(uint16_t queues) {
+        static unsigned serial = 0;
+        const std::string id = std::to_string(serial++);
+        for (uint16_t q = 0; q < queues; ++q) {
+            const std::string qs = id + "_" + std::to_string(q);
+            c2s.push_back(rte_ring_create(("c2s" + qs).c_str(), 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ));
+            s2c.push_back(rte_ring_create(("s2c" + qs).c_str(), 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ));
+        }
+        // rte_eth_from_rings names the device "net_ring_" + name.
+        const int server_id = rte_eth_from_rings(("srv" + id).c_str(), c2s.data(), queues, s2c.data(), queues, 0);
+        const int client_id = rte_eth_from_rings(("cli" + id).c_str(), s2c.data(), queues, c2s.data(), queues, 0);
+        server = name_of(server_id);
+        client = name_of(client_id);
+        ok = server_id >= 0 && client_id >= 0;
+    }
+    ~RingCable() {
+        for (rte_ring* r : c2s) drain(r);
+        for (rte_ring* r : s2c) drain(r);
+        rte_eal_hotplug_remove("vdev", server.c_str());
+        rte_eal_hotplug_remove("vdev", client.c_str());
+        for (rte_ring* r : c2s) rte_ring_free(r);
+        for (rte_ring* r : s2c) rte_ring_free(r);
+    }
+
+    // Plays the client: puts one frame on the wire towards the server.
+    void inject(const Bytes& frame, uint16_t queue = 0) {
+        rte_mbuf* m = frame_mbuf(frame);
+        ASSERT_NE(m, nullptr);
+        ASSERT_EQ(rte_ring_enqueue(c2s[queue], m), 0);
+    }
+    // Everything the server has put on the wire so far.
+    std::vector<Bytes> sent_by_server(uint16_t queue = 0) {
+        std::vector<Bytes> out;
+        void* m = nullptr;
+        while (rte_ring_dequeue(s2c[queue], &m) == 0) {
+            out.push_back(bytes_of(static_cast<rte_mbuf*>(m)));
+            rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+        }
+        return out;
+    }
+
+    bool ok = false;
+    std::string server, client;
+    std::vector<rte_ring*> c2s, s2c;
+
+private:
+    static std::string name_of(int port_id) {
+        char name[RTE_ETH_NAME_MAX_LEN] = {};
+        if (port_id >= 0) rte_eth_dev_get_name_by_port(static_cast<uint16_t>(port_id), name);
+        return name;
+    }
+    static void drain(rte_ring* r) {
+        void* m = nullptr;
+        while (r && rte_ring_dequeue(r, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+    }
+};
+
+struct Datagram {
+    Bytes payload;
+    wire::Address from;
+};
+
+class EthdevPortTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        free_before_ = rte_mempool_avail_count(pool());
+        make_cable(1);
+    }
+    void TearDown() override {
+        cable_.reset();
+        EXPECT_EQ(rte_mempool_avail_count(pool()), free_before_) << "mbuf leak";
+    }
+    void make_cable(uint16_t queues) {
+        cable_.reset();
+        cable_ = std::make_unique<RingCable>(queues);
+        ASSERT_TRUE(cable_->ok);
+    }
+
+    EthdevConfig config(const std::string& device, std::vector<wire::Address> local) {
+        EthdevConfig c;
+        c.device = device;
+        c.local = std::move(local);
+        c.pool = pool();
+        c.rx_desc = c.tx_desc = 256;
+        c.neighbours = 1024;
+        return c;
+    }
+    std::unique_ptr<Port> open(const EthdevConfig& c) {
+        std::string error;
+        std::unique_ptr<Port> p = drivers::open_ethdev_port(c, error);
+        EXPECT_NE(p, nullptr) << error;
+        return p;
+    }
+    std::unique_ptr<Port> open_server(std::optional<rte_ether_addr> gateway = std::nullopt) {
+        EthdevConfig c = config(cable_->server, {kServer4, kServer6});
+        c.gateway = gateway;
+        return open(c);
+    }
+
+    static rte_ether_addr mac_of(const Port& p) { return static_cast<const EthdevPort&>(p).mac(); }
+
+    static std::vector<Datagram> receive(Port& p, uint16_t queue = 0) {
+        rte_mbuf* pkts[64];
+        wire::Address from[64];
+        const uint16_t n = p.rx_burst(queue, pkts, from, 64);
+        std::vector<Datagram> out;
+        for (uint16_t i = 0; i < n; ++i) {
+            out.push_back({bytes_of(pkts[i]), from[i]});
+            rte_pktmbuf_free(pkts[i]);
+        }
+        return out;
+    }
+    static uint16_t send(Port& p, const Bytes& payload, const wire::Address& to, uint16_t queue = 0) {
+        rte_mbuf* m = payload_mbuf(payload);
+        return p.tx_burst(queue, &m, &to, 1);
+    }
+
+    std::unique_ptr<RingCable> cable_;
+    unsigned free_before_ = 0;
+};
+
+// --- datagrams both ways ---
+
+class RoundTrip : public EthdevPortTest, public ::testing::WithParamInterface<std::tuple<bool, size_t>> {};
+
+TEST_P(RoundTrip, PayloadCrossesByteIdenticalWithTheRightSource) {
+    const auto [ipv6, size] = GetParam();
+    const wire::Address server_addr = ipv6 ? kServer6 : kServer4;
+    const wire::Address client_addr = ipv6 ? kClient6 : kClient4;
+    auto server = open_server();  // no gateway: it can only answer by what it learned
+    ASSERT_NE(server, nullptr);
+    EthdevConfig cc = config(cable_->client, {kClient4, kClient6});
+    cc.gateway = mac_of(*server);
+    auto client = open(cc);
+    ASSERT_NE(client, nullptr);
+
+    const Bytes request = pattern(size, 0x31);
+    ASSERT_EQ(send(*client, request, server_addr), 1);
+    rte_mbuf* pkts[8];
+    wire::Address from[8];
+    ASSERT_EQ(server->rx_burst(0, pkts, from, 8), 1);
+    EXPECT_EQ(bytes_of(pkts[0]), request);
+    EXPECT_EQ(from[0], client_addr);
+    ASSERT_EQ(server->tx_burst(0, pkts, from, 1), 1);  // echo the very mbuf back
+
+    const std::vector<Datagram> back = receive(*client);
+    ASSERT_EQ(back.size(), 1u);
+    EXPECT_EQ(back[0].payload, request);
+    EXPECT_EQ(back[0].from, server_addr);
+
+    const PortStats s = server->total_stats();
+    EXPECT_EQ(s.rx_packets, 1u);
+    EXPECT_EQ(s.rx_datagrams, 1u);
+    EXPECT_EQ(s.tx_datagrams, 1u);
+    EXPECT_EQ(s.rx_not_ours + s.rx_malformed + s.tx_dropped, 0u);
+    EXPECT_EQ(client->stats(0).tx_datagrams, 1u);
+    EXPECT_EQ(client->stats(0).rx_datagrams, 1u);
+}
+
+// 1225 bytes is the protocol's largest datagram.
+INSTANTIATE_TEST_SUITE_P(Families, RoundTrip,
+                         ::testing::Combine(::testing::Bool(), ::testing::Values(size_t{1}, size_t{100}, size_t{1225})),
+                         [](const auto& info) {
+                             return std::string(std::get<0>(info.param) ? "ipv6_" : "ipv4_") +
+                                    std::to_string(std::get<1>(info.param));
+                         });
+
+TEST_F(EthdevPortTest, ABurstOfDatagramsKeepsOrderAndSources) {
+    auto server = open_server();
+    ASSERT_NE(server, nullptr);
+    for (uint8_t i = 0; i < 40; ++i) {
+        const wire::Address from = v4(198, 18, 1, i, static_cast<uint16_t>(6000 + i));
+        cable_->inject(udp_frame(kOtherMac, mac_of(*server), from, kServer4, pattern(20 + i, i)));
+    }
+    rte_mbuf* pkts[64];
+    wire::Address from[64];
+    ASSERT_EQ(server->rx_burst(0, pkts, from, 64), 40);
+    for (uint8_t i = 0; i < 40; ++i) {
+        EXPECT_EQ(bytes_of(pkts[i]), pattern(20 + i, i));
+        EXPECT_EQ(from[i], v4(198, 18, 1, i, static_cast<uint16_t>(6000 + i)));
+    }
+    ASSERT_EQ(server->tx_burst(0, pkts, from, 40), 40);
+    const std::vector<Bytes> out = cable_->sent_by_server();
+    ASSERT_EQ(out.size(), 40u);
+    for (uint8_t i = 0; i < 40; ++i) {
+        EXPECT_TRUE(std::equal(out[i].begin(), out[i].begin() + 6, kOtherMac.addr_bytes));
+        EXPECT_EQ(out[i][kEth + 19], i);  // destination IP's last byte
+        EXPECT_TRUE(ipv4_header_checksum_ok(out[i]));
+        EXPECT_TRUE(l4_checksum_ok(out[i]));
+    }
+}
+
+// --- address resolution ---
+
+TEST_F(EthdevPortTest, AnswersArpForItsAddressAndLearnsTheAsker) {
+    auto server = open_server();
+    ASSERT_NE(server, nullptr);
+    const rte_ether_addr mac = mac_of(*server);
+    cable_->inject(arp_request(kOtherMac, kClient4, kServer4));
+    EXPECT_TRUE(receive(*server).empty());
+
+    const std::vector<Bytes> out = cable_->sent_by_server();
+    ASSERT_EQ(out.size(), 1u);
+    const Bytes& r = out[0];
+    EXPECT_TRUE(std::equal(r.begin(), r.begin() + 6, kOtherMac.addr_bytes));
+    EXPECT_TRUE(std::equal(r.begin() + 6, r.begin() + 12, mac.addr_bytes));
+    EXPECT_EQ(be16_at(r, 12), RTE_ETHER_TYPE_ARP);
+    EXPECT_EQ(be16_at(r, 20), RTE_ARP_OP_REPLY);
+    EXPECT_TRUE(std::equal(r.begin() + 22, r.begin() + 28, mac.addr_bytes));
+    EXPECT_TRUE(std::equal(r.begin() + 28, r.begin() + 32, kServer4.ip.begin()));
+    EXPECT_TRUE(std::equal(r.begin() + 32, r.begin() + 38, kOtherMac.addr_bytes));
+    EXPECT_TRUE(std::equal(r.begin() + 38, r.begin() + 42, kClient4.ip.begin()));
+    EXPECT_EQ(server->stats(0).arp_replies, 1u);
+
+    // What it learned: a datagram to the asker needs no gateway.
+    ASSERT_EQ(send(*server, pattern(10, 1), kClient4), 1);
+    const std::vector<Bytes> data = cable_->sent_by_server();
+    ASSERT_EQ(data.size(), 1u);
+    EXPECT_TRUE(std::equal(data[0].begin(), data[0].begin() + 6, kOtherMac.addr_bytes));
+
+    cable_->inject(arp_request(kOtherMac, kClient4, v4(198, 18, 0, 3, 0)));  // someone else's
+    EXPECT_TRUE(receive(*server).empty());
+    EXPECT_TRUE(cable_->sent_by_server().empty());
+    EXPECT_EQ(server->stats(0).rx_not_ours, 1u);
+}
+
+TEST_F(EthdevPortTest, AnswersNeighbourSolicitationWithAValidAdvertisement) {
+    auto server = open_server();
+    ASSERT_NE(server, nullptr);
+    const rte_ether_addr mac = mac_of(*server);
+    cable_->inject(neighbour_solicit(kOtherMac, kClient6.ip.data(), kServer6));
+    EXPECT_TRUE(receive(*server).empty());
+
+    const std::vector<Bytes> out = cable_->sent_by_server();
+    ASSERT_EQ(out.size(), 1u);
+    const Bytes& r = out[0];
+    ASSERT_EQ(r.size(), kEth + kIp6 + 32);
+    EXPECT_TRUE(std::equal(r.begin(), r.begin() + 6, kOtherMac.addr_bytes));
+    EXPECT_EQ(be16_at(r, 12), RTE_ETHER_TYPE_IPV6);
+    EXPECT_EQ(r[kEth + 7], 255);
+    EXPECT_TRUE(std::equal(r.begin() + kEth + 8, r.begin() + kEth + 24, kServer6.ip.begin()));
+    EXPECT_TRUE(std::equal(r.begin() + kEth + 24, r.begin() + kEth + 40, kClient6.ip.begin()));
+    const size_t nd = kEth + kIp6;
+    EXPECT_EQ(r[nd], 136);
+    EXPECT_EQ(r[nd + 4] & 0x40, 0x40);  // solicited
+    EXPECT_TRUE(std::equal(r.begin() + nd + 8, r.begin() + nd + 24, kServer6.ip.begin()));
+    EXPECT_EQ(r[nd + 24], 2);
+    EXPECT_TRUE(std::equal(r.begin() + nd + 26, r.begin() + nd + 32, mac.addr_bytes));
+    EXPECT_TRUE(l4_checksum_ok(r));  // recomputed independently
+    EXPECT_EQ(server->stats(0).nd_adverts, 1u);
+
+    ASSERT_EQ(send(*server, pattern(10, 2), kClient6), 1);
+    const std::vector<Bytes> data = cable_->sent_by_server();
+    ASSERT_EQ(data.size(), 1u);
+    EXPECT_TRUE(std::equal(data[0].begin(), data[0].begin() + 6, kOtherMac.addr_bytes));
+    EXPECT_TRUE(l4_checksum_ok(data[0]));
+}
+
+// --- what is not ours ---
+
+TEST_F(EthdevPortTest, CountsWhatIsNotOursAndWhatIsMalformed) {
+    auto server = open_server();
+    ASSERT_NE(server, nullptr);
+    const rte_ether_addr mac = mac_of(*server);
+    const Bytes p = pattern(30, 3);
+    cable_->inject(udp_frame(kOtherMac, mac, kClient4, v4(198, 18, 0, 1, 4001), p));  // another port
+    cable_->inject(udp_frame(kOtherMac, mac, kClient4, v4(198, 18, 0, 7, 4000), p));  // another IP
+    cable_->inject(udp_frame(kOtherMac, mac, kClient6, v6(7, 4000), p));
+    Bytes tcp = udp_frame(kOtherMac, mac, kClient4, kServer4, p);
+    tcp[kEth + 9] = IPPROTO_TCP;
+    fix_ipv4_header_checksum(tcp);
+    cable_->inject(tcp);
+    const Bytes good = udp_frame(kOtherMac, mac, kClient4, kServer4, p);
+    cable_->inject(Bytes(good.begin(), good.begin() + 30));  // truncated
+    Bytes bad_sum = good;
+    bad_sum.back() ^= 0xff;
+    cable_->inject(bad_sum);
+    Bytes bad_sum6 = udp_frame(kOtherMac, mac, kClient6, kServer6, p);
+    bad_sum6[kEth + kIp6 + 8] ^= 0x01;
+    cable_->inject(bad_sum6);
+    cable_->inject(Bytes(8, 0x42));  // not even Ethernet
+    cable_->inject(good);
+
+    const std::vector<Datagram> got = receive(*server);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].payload, p);
+    const PortStats& s = server->stats(0);
+    EXPECT_EQ(s.rx_packets, 9u);
+    EXPECT_EQ(s.rx_datagrams, 1u);
+    EXPECT_EQ(s.rx_not_ours, 4u);
+    EXPECT_EQ(s.rx_malformed, 4u);
+    EXPECT_TRUE(cable_->sent_by_server().empty());
+}
+
+// --- next hop ---
+
+TEST_F(EthdevPortTest, RepliesGoToTheLearnedMacOthersToTheGateway) {
+    auto server = open_server(kGatewayMac);
+    ASSERT_NE(server, nullptr);
+    cable_->inject(udp_frame(kOtherMac, mac_of(*server), kClient4, kServer4, pattern(12, 4)));
+    ASSERT_EQ(receive(*server).size(), 1u);
+
+    const wire::Address to[2] = {kClient4, v4(198, 18, 0, 99, 5000)};
+    rte_mbuf* pkts[2] = {payload_mbuf(pattern(5, 5)), payload_mbuf(pattern(6, 6))};
+    ASSERT_EQ(server->tx_burst(0, pkts, to, 2), 2);
+    const std::vector<Bytes> out = cable_->sent_by_server();
+    ASSERT_EQ(out.size(), 2u);
+    EXPECT_TRUE(std::equal(out[0].begin(), out[0].begin() + 6, kOtherMac.addr_bytes));
+    EXPECT_TRUE(std::equal(out[1].begin(), out[1].begin() + 6, kGatewayMac.addr_bytes));
+    const rte_ether_addr mac = mac_of(*server);
+    EXPECT_TRUE(std::equal(out[1].begin() + 6, out[1].begin() + 12, mac.addr_bytes));
+    EXPECT_EQ(server->stats(0).tx_datagrams, 2u);
+}
+
+TEST_F(EthdevPortTest, NoNeighbourAndNoGatewayDropsAndCounts) {
+    auto server = open_server();
+    ASSERT_NE(server, nullptr);
+    const wire::Address to[3] = {kClient4, kClient6, v4(198, 18, 0, 5, 1)};
+    rte_mbuf* pkts[3] = {payload_mbuf(pattern(5, 5)), payload_mbuf(pattern(5, 6)), payload_mbuf(pattern(5, 7))};
+    EXPECT_EQ(server->tx_burst(0, pkts, to, 3), 0);
+    EXPECT_EQ(server->stats(0).tx_dropped, 3u);
+    EXPECT_EQ(server->stats(0).tx_datagrams, 0u);
+    EXPECT_TRUE(cable_->sent_by_server().empty());
+}
+
+TEST_F(EthdevPortTest, DropsWhatDoesNotFitOrHasNoSourceOfItsFamily) {
+    auto server = open(config(cable_->server, {kServer4}));  // IPv4 only
+    ASSERT_NE(server, nullptr);
+    cable_->inject(udp_frame(kOtherMac, mac_of(*server), kClient4, kServer4, pattern(4, 1)));
+    ASSERT_EQ(receive(*server).size(), 1u);
+    EXPECT_EQ(send(*server, pattern(1473, 1), kClient4), 0);  // 1473 + 28 > MTU 1500
+    EXPECT_EQ(send(*server, pattern(10, 1), kClient6), 0);    // no IPv6 address to send from
+    EXPECT_EQ(send(*server, pattern(1472, 1), kClient4), 1);  // exactly the MTU
+    EXPECT_EQ(server->stats(0).tx_dropped, 2u);
+    EXPECT_EQ(cable_->sent_by_server().size(), 1u);
+}
+
+TEST_F(EthdevPortTest, NeighbourTableStaysBoundedAndKeepsLearning) {
+    EthdevConfig c = config(cable_->server, {kServer4});
+    c.neighbours = 64;
+    auto server = open(c);
+    ASSERT_NE(server, nullptr);
+    for (int round = 0; round < 10; ++round) {
+        for (uint8_t i = 0; i < 50; ++i) {
+            const rte_ether_addr mac{{0x02, 0, 0, 0, static_cast<uint8_t>(round), i}};
+            const wire::Address from = v4(198, 19, static_cast<uint8_t>(round), i, 7);
+            cable_->inject(udp_frame(mac, mac_of(*server), from, kServer4, pattern(8, i)));
+        }
+        EXPECT_EQ(receive(*server).size(), 50u);
+    }
+    // The latest senders are known, whatever was forgotten on the way.
+    ASSERT_EQ(send(*server, pattern(3, 3), v4(198, 19, 9, 49, 7)), 1);
+    const std::vector<Bytes> out = cable_->sent_by_server();
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0][5], 49);
+    EXPECT_EQ(out[0][4], 9);
+}
+
+// --- configuration ---
+
+TEST_F(EthdevPortTest, RefusesMoreQueuesThanTheDeviceHasInOneLine) {
+    EthdevConfig c = config(cable_->server, {kServer4});
+    c.queues = 2;
+    std::string error;
+    EXPECT_EQ(drivers::open_ethdev_port(c, error), nullptr);
+    EXPECT_NE(error.find("at most 1 queue"), std::string::npos) << error;
+    EXPECT_NE(error.find(cable_->server), std::string::npos) << error;
+    EXPECT_EQ(error.find('\n'), std::string::npos);
+    // The device is still usable with what it has.
+    c.queues = 1;
+    EXPECT_NE(open(c), nullptr);
+}
+
+TEST_F(EthdevPortTest, RefusesUnknownDevicesAndMissingAddresses) {
+    std::string error;
+    EXPECT_EQ(drivers::open_ethdev_port(config("net_nonexistent0", {kServer4}), error), nullptr);
+    EXPECT_NE(error.find("unknown device"), std::string::npos) << error;
+    error.clear();
+    EXPECT_EQ(drivers::open_ethdev_port(config("999", {kServer4}), error), nullptr);
+    EXPECT_NE(error.find("unknown device"), std::string::npos) << error;
+    error.clear();
+    EXPECT_EQ(drivers::open_ethdev_port(config(cable_->server, {}), error), nullptr);
+    EXPECT_NE(error.find("no local address"), std::string::npos) << error;
+    error.clear();
+    EthdevConfig no_pool = config(cable_->server, {kServer4});
+    no_pool.pool = nullptr;
+    EXPECT_EQ(drivers::open_ethdev_port(no_pool, error), nullptr);
+    EXPECT_NE(error.find("no mbuf pool"), std::string::npos) << error;
+}
+
+TEST_F(EthdevPortTest, OpensByNumericPortId) {
+    uint16_t id = 0;
+    ASSERT_EQ(rte_eth_dev_get_port_by_name(cable_->server.c_str(), &id), 0);
+    auto server = open(config(std::to_string(id), {kServer4}));
+    ASSERT_NE(server, nullptr);
+    EXPECT_EQ(server->name(), cable_->server);
+    EXPECT_EQ(server->queue_count(), 1);
+    EXPECT_EQ(server->local_addresses(), std::vector<wire::Address>{kServer4});
+}
+
+TEST_F(EthdevPortTest, EachQueueHasItsOwnTrafficAndCounters) {
+    make_cable(2);
+    EthdevConfig c = config(cable_->server, {kServer4});
+    c.queues = 2;
+    auto server = open(c);
+    ASSERT_NE(server, nullptr);
+    EXPECT_FALSE(static_cast<EthdevPort&>(*server).rss());  // net_ring has no RSS: split by ring
+    cable_->inject(udp_frame(kOtherMac, mac_of(*server), kClient4, kServer4, pattern(9, 1)), 1);
+    cable_->inject(arp_request(kOtherMac, kClient4, kServer4), 1);
+    rte_mbuf* pkts[4];
+    wire::Address from[4];
+    EXPECT_EQ(server->rx_burst(0, pkts, from, 4), 0);
+    ASSERT_EQ(server->rx_burst(1, pkts, from, 4), 1);
+    ASSERT_EQ(server->tx_burst(1, pkts, from, 1), 1);
+    EXPECT_TRUE(cable_->sent_by_server(0).empty());
+    EXPECT_EQ(cable_->sent_by_server(1).size(), 2u);  // the ARP reply and the echo
+    EXPECT_EQ(server->stats(1).rx_datagrams, 1u);
+    EXPECT_EQ(server->stats(1).arp_replies, 1u);
+    EXPECT_EQ(server->stats(1).tx_datagrams, 1u);
+    EXPECT_EQ(server->stats(0).rx_packets, 0u);
+    // Queue 0 learned nothing: without a gateway it cannot reach the client.
+    EXPECT_EQ(send(*server, pattern(3, 1), kClient4, 0), 0);
+    EXPECT_EQ(server->stats(0).tx_dropped, 1u);
+    EXPECT_EQ(server->total_stats().rx_datagrams, 1u);
+}
+
+}  // namespace
+}  // namespace pomelo::test

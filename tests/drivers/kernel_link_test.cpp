@@ -1,0 +1,264 @@
+// EthdevPort on real kernel links, the kernel's UDP stack being the peer (drivers_udp_peer, a
+// plain socket program). Everything lives in network namespaces the tests create and delete:
+// the DPDK device is hotplugged while this thread is inside a namespace, so its sockets, tap
+// interface and ioctls belong there; the port itself keeps running from the test thread.
+//
+//   AfPacketVeth: ns -a holds veth end A (no address) under net_af_packet; ns -b holds end B
+//                 with 198.18.0.2/30 and the peer. Our port serves 198.18.0.1:4000.
+//   TapKernel:    ns -c holds the net_tap interface, 198.18.0.6/30, and the peer. Our port
+//                 serves 198.18.0.5:4000 and, net_tap offering checksum offloads, leaves the
+//                 IPv4 and UDP checksums to the PMD: the kernel checks what comes out.
+// In both the kernel resolves our address through the port's ARP replies.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <rte_dev.h>
+#include <sched.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "drivers/ethdev_port.hpp"
+#include "tests/drivers/frames.hpp"
+
+#ifndef POMELO_UDP_PEER
+#error "POMELO_UDP_PEER (path of drivers_udp_peer) must be defined by the build"
+#endif
+
+extern char** environ;
+
+namespace pomelo::test {
+namespace {
+
+// Runs a shell command; returns its exit status, its output (trailing newlines dropped).
+int run(const std::string& cmd, std::string* out = nullptr) {
+    FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+    if (p == nullptr) return -1;
+    std::string text;
+    char buf[256];
+    while (fgets(buf, sizeof buf, p)) text += buf;
+    const int status = pclose(p);
+    while (!text.empty() && text.back() == '\n') text.pop_back();
+    if (out) *out = text;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// Moves the calling thread into a named network namespace until destroyed.
+class InNetns {
+public:
+    explicit InNetns(const std::string& ns) : home_(open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) {
+        const int fd = open(("/run/netns/" + ns).c_str(), O_RDONLY | O_CLOEXEC);
+        ok_ = home_ >= 0 && fd >= 0 && setns(fd, CLONE_NEWNET) == 0;
+        if (fd >= 0) close(fd);
+    }
+    ~InNetns() {
+        if (ok_) setns(home_, CLONE_NEWNET);
+        if (home_ >= 0) close(home_);
+    }
+    InNetns(const InNetns&) = delete;
+    InNetns& operator=(const InNetns&) = delete;
+    bool ok() const { return ok_; }
+
+private:
+    int home_;
+    bool ok_ = false;
+};
+
+// A child process whose stdout and stderr we collect.
+struct Child {
+    pid_t pid = -1;
+    int out = -1;
+};
+
+Child spawn(const std::vector<std::string>& args) {
+    int pipe_fds[2];
+    Child c;
+    if (pipe2(pipe_fds, O_CLOEXEC) != 0) return c;
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDERR_FILENO);
+    std::vector<char*> argv;
+    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    if (posix_spawnp(&c.pid, argv[0], &actions, nullptr, argv.data(), environ) != 0) c.pid = -1;
+    posix_spawn_file_actions_destroy(&actions);
+    close(pipe_fds[1]);
+    c.out = pipe_fds[0];
+    return c;
+}
+
+std::string read_all(int fd) {
+    std::string text;
+    char buf[256];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
+    close(fd);
+    return text;
+}
+
+// Answers every datagram with its bytes XORed with 0x5a until the peer exits (or 30 s pass).
+int echo_until_exit(drivers::Port& port, const Child& peer, const wire::Address& expected_from) {
+    int status = 0;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < deadline) {
+        rte_mbuf* pkts[32];
+        wire::Address from[32];
+        const uint16_t n = port.rx_burst(0, pkts, from, 32);
+        for (uint16_t i = 0; i < n; ++i) {
+            EXPECT_EQ(from[i], expected_from);
+            for (rte_mbuf* seg = pkts[i]; seg; seg = seg->next) {
+                auto* p = rte_pktmbuf_mtod(seg, uint8_t*);
+                for (uint16_t k = 0; k < seg->data_len; ++k) p[k] ^= 0x5a;
+            }
+        }
+        if (n) port.tx_burst(0, pkts, from, n);
+        if (waitpid(peer.pid, &status, WNOHANG) == peer.pid) return status;
+        if (n == 0) usleep(100);
+    }
+    kill(peer.pid, SIGKILL);
+    waitpid(peer.pid, &status, 0);
+    ADD_FAILURE() << "the peer did not finish within 30 s";
+    return status;
+}
+
+std::string mac_text(const rte_ether_addr& m) {
+    char text[18];
+    std::snprintf(text, sizeof text, "%02x:%02x:%02x:%02x:%02x:%02x", m.addr_bytes[0], m.addr_bytes[1],
+                  m.addr_bytes[2], m.addr_bytes[3], m.addr_bytes[4], m.addr_bytes[5]);
+    return text;
+}
+
+// Namespaces, a hotplugged vdev, an EthdevPort on it, and a cleanup that runs even when an
+// assertion failed half way.
+class KernelLink : public ::testing::Test {
+protected:
+    static constexpr int kDatagrams = 6;
+
+    void SetUp() override {
+        pid_ = std::to_string(getpid());
+        std::string out;
+        const std::string probe = "pomelo-t-" + pid_ + "-probe";
+        if (run("ip netns add " + probe, &out) != 0)
+            GTEST_SKIP() << "cannot create network namespaces here (ip netns add: " << out << ")";
+        run("ip netns del " + probe);
+    }
+
+    void TearDown() override {
+        if (!vdev_.empty()) {
+            InNetns in(vdev_ns_);
+            port_.reset();
+            rte_eal_hotplug_remove("vdev", vdev_.c_str());
+        }
+        for (const std::string& ns : namespaces_) run("ip netns del " + ns);  // takes its links along
+    }
+
+    // A namespace with IPv6 off: no router solicitations, DAD or MLD on our links.
+    std::string make_namespace(const std::string& suffix) {
+        const std::string ns = "pomelo-t-" + pid_ + "-" + suffix;
+        std::string out;
+        EXPECT_EQ(run("ip netns add " + ns, &out), 0) << out;
+        namespaces_.push_back(ns);
+        EXPECT_EQ(run("ip netns exec " + ns + " sysctl -qw net.ipv6.conf.all.disable_ipv6=1", &out), 0) << out;
+        EXPECT_EQ(run("ip netns exec " + ns + " sysctl -qw net.ipv6.conf.default.disable_ipv6=1", &out), 0) << out;
+        return ns;
+    }
+
+    // Hotplugs `vdev` from inside `ns` and opens an EthdevPort serving `local` on it.
+    void open_port_in(const std::string& ns, const std::string& vdev, const std::string& args,
+                      const wire::Address& local) {
+        InNetns in(ns);
+        ASSERT_TRUE(in.ok()) << "setns into " << ns << " failed";
+        ASSERT_EQ(rte_eal_hotplug_add("vdev", vdev.c_str(), args.c_str()), 0)
+            << "is the PMD of " << vdev << " available?";
+        vdev_ = vdev;
+        vdev_ns_ = ns;
+        drivers::EthdevConfig c;
+        c.device = vdev;
+        c.local = {local};
+        c.pool = pool();
+        c.rx_desc = c.tx_desc = 512;
+        std::string error;
+        port_ = drivers::open_ethdev_port(c, error);
+        ASSERT_NE(port_, nullptr) << error;
+    }
+
+    // Runs the kernel peer in `ns` against our port and answers it; checks what both saw.
+    void exchange_with_kernel_peer(const std::string& ns, const wire::Address& peer, const wire::Address& us) {
+        const std::string peer_ip = peer.to_string().substr(0, peer.to_string().find(':'));
+        const std::string our_ip = us.to_string().substr(0, us.to_string().find(':'));
+        const Child child = spawn({"ip", "netns", "exec", ns, POMELO_UDP_PEER, peer_ip, std::to_string(peer.port),
+                                   our_ip, std::to_string(us.port), std::to_string(kDatagrams), "1225"});
+        ASSERT_GT(child.pid, 0);
+        const int status = echo_until_exit(*port_, child, peer);
+        const std::string said = read_all(child.out);
+        EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << said;
+        EXPECT_EQ(said, "ok " + std::to_string(kDatagrams) + "\n");
+
+        const drivers::PortStats s = port_->total_stats();
+        EXPECT_GE(s.arp_replies, 1u);
+        EXPECT_EQ(s.rx_datagrams, static_cast<uint64_t>(kDatagrams));
+        EXPECT_EQ(s.tx_datagrams, static_cast<uint64_t>(kDatagrams));
+        EXPECT_EQ(s.rx_malformed, 0u);
+        EXPECT_EQ(s.tx_dropped, 0u);
+
+        std::string neigh;  // the kernel's neighbour entry for us carries the port's MAC
+        run("ip -n " + ns + " neigh show " + our_ip, &neigh);
+        EXPECT_NE(neigh.find(mac_text(static_cast<drivers::EthdevPort&>(*port_).mac())), std::string::npos) << neigh;
+    }
+
+    std::string pid_;
+    std::vector<std::string> namespaces_;
+    std::string vdev_, vdev_ns_;
+    std::unique_ptr<drivers::Port> port_;
+};
+
+class AfPacketVeth : public KernelLink {};
+
+TEST_F(AfPacketVeth, KernelPeerResolvesUsAndGetsEveryDatagramBack) {
+    const std::string ns_a = make_namespace("a");
+    const std::string ns_b = make_namespace("b");
+    const std::string veth_a = "pta" + pid_, veth_b = "ptb" + pid_;
+    for (const std::string& cmd : {
+             "ip link add " + veth_a + " netns " + ns_a + " type veth peer name " + veth_b + " netns " + ns_b,
+             "ip -n " + ns_a + " link set " + veth_a + " up",
+             "ip -n " + ns_b + " addr add 198.18.0.2/30 dev " + veth_b,
+             "ip -n " + ns_b + " link set " + veth_b + " up",
+             // veth leaves UDP checksums to an offload that never happens, and af_packet (in
+             // DPDK 22.11) does not say so: make the kernel fill them in.
+             "ip netns exec " + ns_b + " ethtool -K " + veth_b + " tx off",
+         }) {
+        std::string out;
+        ASSERT_EQ(run(cmd, &out), 0) << cmd << ": " << out;
+    }
+    open_port_in(ns_a, "net_af_packet_pt" + pid_, "iface=" + veth_a + ",qpairs=1", v4(198, 18, 0, 1, 4000));
+    ASSERT_NE(port_, nullptr);
+    exchange_with_kernel_peer(ns_b, v4(198, 18, 0, 2, 5000), v4(198, 18, 0, 1, 4000));
+}
+
+class TapKernel : public KernelLink {};
+
+TEST_F(TapKernel, PmdChecksumOffloadIsUsedAndTheKernelAcceptsIt) {
+    const std::string ns_c = make_namespace("c");
+    const std::string tap = "ptt" + pid_;
+    open_port_in(ns_c, "net_tap_pt" + pid_, "iface=" + tap, v4(198, 18, 0, 5, 4000));
+    ASSERT_NE(port_, nullptr);
+    const drivers::l2l3::TxOffloads off = static_cast<drivers::EthdevPort&>(*port_).tx_offloads();
+    EXPECT_TRUE(off.ipv4_cksum && off.udp_cksum) << "net_tap no longer offers checksum offloads";
+    for (const std::string& cmd : {
+             "ip -n " + ns_c + " addr add 198.18.0.6/30 dev " + tap,
+             "ip -n " + ns_c + " link set " + tap + " up",
+         }) {
+        std::string out;
+        ASSERT_EQ(run(cmd, &out), 0) << cmd << ": " << out;
+    }
+    exchange_with_kernel_peer(ns_c, v4(198, 18, 0, 6, 5000), v4(198, 18, 0, 5, 4000));
+}
+
+}  // namespace
+}  // namespace pomelo::test

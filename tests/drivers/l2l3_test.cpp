@@ -1,0 +1,343 @@
+// l2l3 on single mbufs: what parse_frame calls each frame, what strip / prepend / the in-place
+// replies leave behind, checked against an independent checksum.
+#include <gtest/gtest.h>
+
+#include "drivers/l2l3.hpp"
+#include "tests/drivers/frames.hpp"
+
+namespace pomelo::test {
+namespace {
+
+using drivers::l2l3::FrameKind;
+using drivers::l2l3::LocalView;
+using drivers::l2l3::RxFrame;
+namespace l2l3 = drivers::l2l3;
+
+class L2l3 : public ::testing::Test {
+protected:
+    void SetUp() override { free_before_ = rte_mempool_avail_count(pool()); }
+    void TearDown() override {
+        release();
+        EXPECT_EQ(rte_mempool_avail_count(pool()), free_before_) << "mbuf leak";
+    }
+
+    // Parses `frame` as the server sees it; keeps the mbuf for inspection in `m_`.
+    RxFrame parse(const Bytes& frame, uint64_t ol_flags = 0) {
+        release();
+        m_ = frame_mbuf(frame);
+        m_->ol_flags = ol_flags;
+        return l2l3::parse_frame(m_, view_);
+    }
+    FrameKind kind(const Bytes& frame, uint64_t ol_flags = 0) { return parse(frame, ol_flags).kind; }
+    void release() {
+        rte_pktmbuf_free(m_);
+        m_ = nullptr;
+    }
+
+    std::vector<wire::Address> endpoints_{v4(198, 18, 0, 1, 4000), v6(1, 4000)};
+    LocalView view_{kServerMac, endpoints_};
+    rte_mbuf* m_ = nullptr;
+    unsigned free_before_ = 0;
+};
+
+const wire::Address kClient4 = v4(198, 18, 0, 2, 5000);
+const wire::Address kServer4 = v4(198, 18, 0, 1, 4000);
+const wire::Address kClient6 = v6(2, 5000);
+const wire::Address kServer6 = v6(1, 4000);
+
+TEST_F(L2l3, BuiltIpv4FrameHasCorrectHeadersAndChecksums) {
+    const Bytes payload = pattern(100, 1);
+    const Bytes f = udp_frame(kClientMac, kServerMac, kClient4, kServer4, payload);
+    ASSERT_EQ(f.size(), kEth + kIp4 + kUdp + payload.size());
+    EXPECT_EQ(be16_at(f, 12), RTE_ETHER_TYPE_IPV4);
+    EXPECT_EQ(f[kEth], 0x45);
+    EXPECT_EQ(be16_at(f, kEth + 2), kIp4 + kUdp + payload.size());
+    EXPECT_EQ(be16_at(f, kEth + 6), RTE_IPV4_HDR_DF_FLAG);
+    EXPECT_EQ(f[kEth + 9], IPPROTO_UDP);
+    EXPECT_EQ(be16_at(f, kEth + kIp4), 5000);
+    EXPECT_EQ(be16_at(f, kEth + kIp4 + 2), 4000);
+    EXPECT_TRUE(ipv4_header_checksum_ok(f));
+    EXPECT_NE(be16_at(f, kEth + kIp4 + 6), 0);
+    EXPECT_TRUE(l4_checksum_ok(f));
+}
+
+TEST_F(L2l3, BuiltIpv6FrameHasCorrectHeadersAndChecksum) {
+    const Bytes payload = pattern(33, 2);
+    const Bytes f = udp_frame(kClientMac, kServerMac, kClient6, kServer6, payload);
+    ASSERT_EQ(f.size(), kEth + kIp6 + kUdp + payload.size());
+    EXPECT_EQ(be16_at(f, 12), RTE_ETHER_TYPE_IPV6);
+    EXPECT_EQ(f[kEth] >> 4, 6);
+    EXPECT_EQ(be16_at(f, kEth + 4), kUdp + payload.size());
+    EXPECT_EQ(f[kEth + 6], IPPROTO_UDP);
+    EXPECT_TRUE(l4_checksum_ok(f));
+}
+
+TEST_F(L2l3, ParsesAndStripsToThePayloadBothFamilies) {
+    for (const auto& [from, to] : {std::pair{kClient4, kServer4}, std::pair{kClient6, kServer6}}) {
+        const Bytes payload = pattern(200, 3);
+        const RxFrame f = parse(udp_frame(kClientMac, kServerMac, from, to, payload));
+        ASSERT_EQ(f.kind, FrameKind::udp) << from.to_string();
+        EXPECT_EQ(f.src, from);
+        EXPECT_EQ(f.dst, to);
+        EXPECT_EQ(f.payload_len, payload.size());
+        EXPECT_TRUE(f.learnable);
+        EXPECT_TRUE(rte_is_same_ether_addr(&f.link_addr, &kClientMac));
+        ASSERT_TRUE(l2l3::strip_to_payload(m_, f));
+        EXPECT_EQ(bytes_of(m_), payload);
+    }
+}
+
+TEST_F(L2l3, StripsEthernetPaddingOfShortFrames) {
+    const Bytes payload = {'h', 'i'};
+    Bytes frame = udp_frame(kClientMac, kServerMac, kClient4, kServer4, payload);
+    frame.resize(60, 0);  // what a switch or NIC delivers for a 44-byte frame
+    const RxFrame f = parse(frame);
+    ASSERT_EQ(f.kind, FrameKind::udp);
+    ASSERT_TRUE(l2l3::strip_to_payload(m_, f));
+    EXPECT_EQ(bytes_of(m_), payload);
+}
+
+TEST_F(L2l3, RefusesToStripTrailingBytesSpreadOverSegments) {
+    Bytes frame = udp_frame(kClientMac, kServerMac, kClient4, kServer4, pattern(100, 4));
+    frame.resize(frame.size() + 20, 0xee);  // junk after the IP datagram...
+    const RxFrame f = parse(frame);
+    ASSERT_EQ(f.kind, FrameKind::udp);
+    ASSERT_EQ(rte_pktmbuf_chain(m_, payload_mbuf(Bytes(5, 0xee))), 0);  // ...and in the next segment
+    EXPECT_FALSE(l2l3::strip_to_payload(m_, f));
+}
+
+TEST_F(L2l3, AcceptsOneVlanTag) {
+    const Bytes payload = pattern(50, 4);
+    Bytes frame = udp_frame(kClientMac, kServerMac, kClient4, kServer4, payload);
+    const Bytes tag = {0x81, 0x00, 0x00, 0x2a};
+    frame.insert(frame.begin() + 12, tag.begin(), tag.end());
+    const RxFrame f = parse(frame);
+    ASSERT_EQ(f.kind, FrameKind::udp);
+    EXPECT_EQ(f.l2_len, kEth + 4);
+    ASSERT_TRUE(l2l3::strip_to_payload(m_, f));
+    EXPECT_EQ(bytes_of(m_), payload);
+}
+
+TEST_F(L2l3, OtherAddressesPortsProtocolsAndMacsAreNotOurs) {
+    const Bytes p = pattern(20, 5);
+    EXPECT_EQ(kind(udp_frame(kClientMac, kServerMac, kClient4, v4(198, 18, 0, 1, 4001), p)), FrameKind::not_ours);
+    EXPECT_EQ(kind(udp_frame(kClientMac, kServerMac, kClient4, v4(198, 18, 0, 9, 4000), p)), FrameKind::not_ours);
+    EXPECT_EQ(kind(udp_frame(kClientMac, kServerMac, kClient6, v6(9, 4000), p)), FrameKind::not_ours);
+    EXPECT_EQ(kind(udp_frame(kClientMac, kOtherMac, kClient4, kServer4, p)), FrameKind::not_ours);
+
+    Bytes tcp = udp_frame(kClientMac, kServerMac, kClient4, kServer4, p);
+    tcp[kEth + 9] = IPPROTO_TCP;
+    fix_ipv4_header_checksum(tcp);
+    EXPECT_EQ(kind(tcp), FrameKind::not_ours);
+
+    Bytes hop_by_hop = udp_frame(kClientMac, kServerMac, kClient6, kServer6, p);
+    hop_by_hop[kEth + 6] = 0;  // an extension header: not something we serve
+    EXPECT_EQ(kind(hop_by_hop), FrameKind::not_ours);
+
+    Bytes lldp = udp_frame(kClientMac, kServerMac, kClient4, kServer4, p);
+    put_be16(lldp, 12, 0x88cc);
+    EXPECT_EQ(kind(lldp), FrameKind::not_ours);
+}
+
+TEST_F(L2l3, TruncatedAndInconsistentFramesAreMalformed) {
+    const Bytes good = udp_frame(kClientMac, kServerMac, kClient4, kServer4, pattern(64, 6));
+    EXPECT_EQ(kind(Bytes(good.begin(), good.begin() + 10)), FrameKind::malformed);
+    EXPECT_EQ(kind(Bytes(good.begin(), good.begin() + kEth + 10)), FrameKind::malformed);
+    EXPECT_EQ(kind(Bytes(good.begin(), good.end() - 1)), FrameKind::malformed);  // shorter than IP says
+
+    Bytes udp_len = good;
+    put_be16(udp_len, kEth + kIp4 + 4, static_cast<uint16_t>(be16_at(good, kEth + kIp4 + 4) - 1));
+    EXPECT_EQ(kind(udp_len), FrameKind::malformed);
+
+    Bytes version = good;
+    version[kEth] = 0x65;
+    fix_ipv4_header_checksum(version);
+    EXPECT_EQ(kind(version), FrameKind::malformed);
+
+    Bytes broadcast_source = good;
+    std::fill_n(broadcast_source.begin() + 6, 6, 0xff);
+    EXPECT_EQ(kind(broadcast_source), FrameKind::malformed);
+
+    const Bytes good6 = udp_frame(kClientMac, kServerMac, kClient6, kServer6, pattern(64, 6));
+    EXPECT_EQ(kind(Bytes(good6.begin(), good6.end() - 3)), FrameKind::malformed);
+}
+
+TEST_F(L2l3, BadChecksumsAreMalformed) {
+    Bytes ip_sum = udp_frame(kClientMac, kServerMac, kClient4, kServer4, pattern(64, 7));
+    ip_sum[kEth + 10] ^= 0x01;
+    EXPECT_EQ(kind(ip_sum), FrameKind::malformed);
+
+    Bytes udp_sum4 = udp_frame(kClientMac, kServerMac, kClient4, kServer4, pattern(64, 7));
+    udp_sum4.back() ^= 0x40;  // payload changed, checksum not
+    EXPECT_EQ(kind(udp_sum4), FrameKind::malformed);
+
+    Bytes udp_sum6 = udp_frame(kClientMac, kServerMac, kClient6, kServer6, pattern(64, 7));
+    udp_sum6.back() ^= 0x40;
+    EXPECT_EQ(kind(udp_sum6), FrameKind::malformed);
+}
+
+TEST_F(L2l3, ZeroUdpChecksumMeansNoneOverIpv4OnlyOverIpv4) {
+    Bytes f4 = udp_frame(kClientMac, kServerMac, kClient4, kServer4, pattern(64, 8));
+    put_be16(f4, kEth + kIp4 + 6, 0);
+    EXPECT_EQ(kind(f4), FrameKind::udp);
+    Bytes f6 = udp_frame(kClientMac, kServerMac, kClient6, kServer6, pattern(64, 8));
+    put_be16(f6, kEth + kIp6 + 6, 0);
+    EXPECT_EQ(kind(f6), FrameKind::malformed);
+}
+
+TEST_F(L2l3, TrustsTheNicsChecksumVerdicts) {
+    Bytes f = udp_frame(kClientMac, kServerMac, kClient4, kServer4, pattern(64, 9));
+    f[kEth + 10] ^= 0x01;
+    f.back() ^= 0x01;
+    EXPECT_EQ(kind(f), FrameKind::malformed);
+    EXPECT_EQ(kind(f, RTE_MBUF_F_RX_IP_CKSUM_GOOD | RTE_MBUF_F_RX_L4_CKSUM_GOOD), FrameKind::udp);
+    const Bytes good = udp_frame(kClientMac, kServerMac, kClient4, kServer4, pattern(64, 9));
+    EXPECT_EQ(kind(good, RTE_MBUF_F_RX_IP_CKSUM_BAD), FrameKind::malformed);
+    EXPECT_EQ(kind(good, RTE_MBUF_F_RX_L4_CKSUM_BAD), FrameKind::malformed);
+}
+
+TEST_F(L2l3, FragmentsForUsAreMalformedOthersNotOurs) {
+    Bytes more = udp_frame(kClientMac, kServerMac, kClient4, kServer4, pattern(64, 10));
+    put_be16(more, kEth + 6, RTE_IPV4_HDR_MF_FLAG);
+    fix_ipv4_header_checksum(more);
+    EXPECT_EQ(kind(more), FrameKind::malformed);
+    Bytes later = more;
+    put_be16(later, kEth + 6, 100);  // offset 800, last fragment
+    fix_ipv4_header_checksum(later);
+    EXPECT_EQ(kind(later), FrameKind::malformed);
+    Bytes elsewhere = udp_frame(kClientMac, kServerMac, kClient4, v4(198, 18, 0, 9, 4000), pattern(64, 10));
+    put_be16(elsewhere, kEth + 6, RTE_IPV4_HDR_MF_FLAG);
+    fix_ipv4_header_checksum(elsewhere);
+    EXPECT_EQ(kind(elsewhere), FrameKind::not_ours);
+}
+
+TEST_F(L2l3, TxOffloadLeavesThePseudoHeaderSumAndFlags) {
+    rte_mbuf* m = payload_mbuf(pattern(80, 11));
+    ASSERT_TRUE(l2l3::prepend_udp(m, kServerMac, kClientMac, kServer4, kClient4, {true, true}));
+    EXPECT_EQ(m->ol_flags & RTE_MBUF_F_TX_OFFLOAD_MASK,
+              RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_UDP_CKSUM);
+    EXPECT_EQ(m->l2_len, kEth);
+    EXPECT_EQ(m->l3_len, kIp4);
+    const auto* ip = rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, kEth);
+    const auto* udp = rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, kEth + kIp4);
+    EXPECT_EQ(ip->hdr_checksum, 0);
+    EXPECT_EQ(udp->dgram_cksum, rte_ipv4_phdr_cksum(ip, m->ol_flags));
+    rte_pktmbuf_free(m);
+
+    m = payload_mbuf(pattern(80, 11));
+    ASSERT_TRUE(l2l3::prepend_udp(m, kServerMac, kClientMac, kServer6, kClient6, {false, true}));
+    EXPECT_EQ(m->ol_flags & RTE_MBUF_F_TX_OFFLOAD_MASK, RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_UDP_CKSUM);
+    EXPECT_EQ(m->l3_len, kIp6);
+    const auto* ip6 = rte_pktmbuf_mtod_offset(m, const rte_ipv6_hdr*, kEth);
+    EXPECT_EQ(rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, kEth + kIp6)->dgram_cksum,
+              rte_ipv6_phdr_cksum(ip6, m->ol_flags));
+    rte_pktmbuf_free(m);
+}
+
+TEST_F(L2l3, PrependFailsCleanlyWithoutHeadroom) {
+    rte_mbuf* m = payload_mbuf(pattern(10, 12));
+    rte_pktmbuf_prepend(m, static_cast<uint16_t>(rte_pktmbuf_headroom(m) - 20));
+    const Bytes before = bytes_of(m);
+    EXPECT_FALSE(l2l3::prepend_udp(m, kServerMac, kClientMac, kServer4, kClient4, {}));
+    EXPECT_EQ(bytes_of(m), before);
+    rte_pktmbuf_free(m);
+}
+
+TEST_F(L2l3, ChecksumsCoverChainedPayloads) {
+    rte_mbuf* head = payload_mbuf(pattern(301, 13));  // odd split: the sum must byte-swap
+    rte_mbuf* tail = payload_mbuf(pattern(500, 14));
+    ASSERT_EQ(rte_pktmbuf_chain(head, tail), 0);
+    ASSERT_TRUE(l2l3::prepend_udp(head, kClientMac, kServerMac, kClient6, kServer6, {}));
+    EXPECT_TRUE(l4_checksum_ok(bytes_of(head)));
+    const RxFrame f = l2l3::parse_frame(head, view_);
+    EXPECT_EQ(f.kind, FrameKind::udp);
+    EXPECT_EQ(f.payload_len, 801);
+    rte_pktmbuf_free(head);
+}
+
+TEST_F(L2l3, ArpRequestForUsBecomesTheReply) {
+    const RxFrame f = parse(arp_request(kClientMac, kClient4, kServer4));
+    ASSERT_EQ(f.kind, FrameKind::arp_request);
+    EXPECT_TRUE(f.learnable);
+    l2l3::make_arp_reply(m_, f, kServerMac);
+    const Bytes r = bytes_of(m_);
+    EXPECT_TRUE(std::equal(r.begin(), r.begin() + 6, kClientMac.addr_bytes));
+    EXPECT_TRUE(std::equal(r.begin() + 6, r.begin() + 12, kServerMac.addr_bytes));
+    EXPECT_EQ(be16_at(r, 20), RTE_ARP_OP_REPLY);
+    EXPECT_TRUE(std::equal(r.begin() + 22, r.begin() + 28, kServerMac.addr_bytes));  // sha
+    EXPECT_TRUE(std::equal(r.begin() + 28, r.begin() + 32, kServer4.ip.begin()));     // spa
+    EXPECT_TRUE(std::equal(r.begin() + 32, r.begin() + 38, kClientMac.addr_bytes));  // tha
+    EXPECT_TRUE(std::equal(r.begin() + 38, r.begin() + 42, kClient4.ip.begin()));     // tpa
+
+    EXPECT_EQ(kind(arp_request(kClientMac, kClient4, v4(198, 18, 0, 9, 0))), FrameKind::not_ours);
+    Bytes reply = arp_request(kClientMac, kClient4, kServer4);
+    put_be16(reply, 20, RTE_ARP_OP_REPLY);
+    EXPECT_EQ(kind(reply), FrameKind::not_ours);
+    Bytes bad = arp_request(kClientMac, kClient4, kServer4);
+    bad[18] = 8;
+    EXPECT_EQ(kind(bad), FrameKind::malformed);
+    // A probe from 0.0.0.0 is answered but teaches nothing.
+    const RxFrame probe = parse(arp_request(kClientMac, v4(0, 0, 0, 0, 0), kServer4));
+    EXPECT_EQ(probe.kind, FrameKind::arp_request);
+    EXPECT_FALSE(probe.learnable);
+}
+
+TEST_F(L2l3, NeighbourSolicitationBecomesAValidAdvertisement) {
+    const RxFrame f = parse(neighbour_solicit(kClientMac, kClient6.ip.data(), kServer6));
+    ASSERT_EQ(f.kind, FrameKind::neighbour_solicit);
+    EXPECT_TRUE(f.learnable);
+    ASSERT_TRUE(l2l3::make_neighbour_advert(m_, f, kServerMac));
+    const Bytes r = bytes_of(m_);
+    ASSERT_EQ(r.size(), kEth + kIp6 + 32);
+    EXPECT_TRUE(std::equal(r.begin(), r.begin() + 6, kClientMac.addr_bytes));
+    EXPECT_TRUE(std::equal(r.begin() + 6, r.begin() + 12, kServerMac.addr_bytes));
+    EXPECT_EQ(r[kEth + 6], 58);
+    EXPECT_EQ(r[kEth + 7], 255);
+    EXPECT_TRUE(std::equal(r.begin() + kEth + 8, r.begin() + kEth + 24, kServer6.ip.begin()));
+    EXPECT_TRUE(std::equal(r.begin() + kEth + 24, r.begin() + kEth + 40, kClient6.ip.begin()));
+    const size_t nd = kEth + kIp6;
+    EXPECT_EQ(r[nd], 136);
+    EXPECT_EQ(r[nd + 1], 0);
+    EXPECT_EQ(r[nd + 4], 0x60);  // solicited + override
+    EXPECT_TRUE(std::equal(r.begin() + nd + 8, r.begin() + nd + 24, kServer6.ip.begin()));
+    EXPECT_EQ(r[nd + 24], 2);  // target link-layer address option
+    EXPECT_EQ(r[nd + 25], 1);
+    EXPECT_TRUE(std::equal(r.begin() + nd + 26, r.begin() + nd + 32, kServerMac.addr_bytes));
+    EXPECT_TRUE(l4_checksum_ok(r));
+}
+
+TEST_F(L2l3, DuplicateAddressProbeIsAnsweredToAllNodes) {
+    const uint8_t unspecified[16] = {};
+    const RxFrame f = parse(neighbour_solicit(kClientMac, unspecified, kServer6));
+    ASSERT_EQ(f.kind, FrameKind::neighbour_solicit);
+    EXPECT_FALSE(f.learnable);
+    ASSERT_TRUE(l2l3::make_neighbour_advert(m_, f, kServerMac));  // grows by the 8-byte option
+    const Bytes r = bytes_of(m_);
+    const Bytes all_nodes_mac = {0x33, 0x33, 0, 0, 0, 1};
+    EXPECT_TRUE(std::equal(r.begin(), r.begin() + 6, all_nodes_mac.begin()));
+    EXPECT_EQ(r[kEth + 24], 0xff);
+    EXPECT_EQ(r[kEth + 39], 0x01);
+    EXPECT_EQ(r[kEth + kIp6 + 4], 0x20);  // override only: not solicited
+    EXPECT_TRUE(l4_checksum_ok(r));
+}
+
+TEST_F(L2l3, BadNeighbourSolicitationsAreRejected) {
+    const Bytes good = neighbour_solicit(kClientMac, kClient6.ip.data(), kServer6);
+    Bytes sum = good;
+    sum[kEth + kIp6 + 2] ^= 1;
+    EXPECT_EQ(kind(sum), FrameKind::malformed);
+    Bytes hops = good;
+    hops[kEth + 7] = 64;  // routed: not from our link
+    EXPECT_EQ(kind(hops), FrameKind::malformed);
+    EXPECT_EQ(kind(neighbour_solicit(kClientMac, kClient6.ip.data(), v6(9, 0))), FrameKind::not_ours);
+    Bytes echo = good;
+    echo[kEth + kIp6] = 128;  // echo request
+    EXPECT_EQ(kind(echo), FrameKind::not_ours);
+    Bytes zero_len_option = good;
+    zero_len_option[kEth + kIp6 + 25] = 0;
+    fix_icmp6_checksum(zero_len_option);
+    EXPECT_EQ(kind(zero_len_option), FrameKind::malformed);
+}
+
+}  // namespace
+}  // namespace pomelo::test
