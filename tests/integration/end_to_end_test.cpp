@@ -1,0 +1,262 @@
+// The real daemons end to end: pomelo-server and pomelo-client as separate processes, talking
+// over kernel UDP sockets (IPv4, IPv6), net_memif, and net_af_packet on a veth pair in network
+// namespaces this test creates; statistics read back through DPDK telemetry with pomelo-stats.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <optional>
+
+#include "tests/integration/process.hpp"
+
+namespace pomelo::test {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+const std::string kServer = POMELO_SERVER_BIN, kClient = POMELO_CLIENT_BIN, kToken = POMELO_TOKEN_BIN,
+                  kStats = POMELO_STATS_BIN;
+
+// A scratch directory with a server key, removed afterwards.
+struct Scratch {
+    fs::path dir;
+    std::string key;
+    Scratch() {
+        dir = fs::temp_directory_path() / ("pomelo-it-" + std::to_string(::getpid()) + "-" +
+                                           testing::UnitTest::GetInstance()->current_test_info()->name());
+        fs::remove_all(dir);
+        fs::create_directories(dir);
+        key = (dir / "server.key").string();
+        Process keygen({kToken, "keygen", "-o", key}, (dir / "keygen").string());
+        EXPECT_TRUE(keygen.wait_for(10s));
+        EXPECT_EQ(keygen.exit_code(), 0);
+    }
+    ~Scratch() {
+        if (!testing::Test::HasFailure()) fs::remove_all(dir);
+    }
+    std::string log(const std::string& name) const { return (dir / name).string(); }
+};
+
+uint16_t test_port(int k) { return static_cast<uint16_t>(41000 + (::getpid() % 500) * 8 + k); }
+
+std::string prefix(const std::string& role) {
+    return "pomelo-it-" + role + "-" + std::to_string(::getpid()) + "-" +
+           testing::UnitTest::GetInstance()->current_test_info()->name();
+}
+
+std::vector<std::string> server_args(const std::string& file_prefix, std::vector<std::string> eal_extra,
+                                     std::vector<std::string> ours) {
+    std::vector<std::string> a = {kServer, "--no-huge", "--no-pci", "-m", "256", "--file-prefix", file_prefix,
+                                  "--log-level", "error"};
+    a.insert(a.end(), eal_extra.begin(), eal_extra.end());
+    a.push_back("--");
+    a.insert(a.end(), ours.begin(), ours.end());
+    return a;
+}
+
+std::optional<json> stats(const std::string& file_prefix, const std::string& command) {
+    const std::string log = (fs::temp_directory_path() / ("pomelo-it-stats-" + std::to_string(::getpid()))).string();
+    std::optional<json> result;
+    {
+        Process p({kStats, "--file-prefix", file_prefix, "--json", command}, log);
+        if (p.wait_for(10s) && p.exit_code() == 0) {
+            try {
+                result = json::parse(p.out())[command];
+            } catch (...) {
+            }
+        }
+    }
+    fs::remove(log + ".out");
+    fs::remove(log + ".err");
+    return result;
+}
+
+// Polls telemetry until pred(summary) holds.
+bool wait_summary(const std::string& file_prefix, const std::function<bool(const json&)>& pred,
+                  std::chrono::seconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (auto s = stats(file_prefix, "summary"); s && pred(*s)) return true;
+        std::this_thread::sleep_for(200ms);
+    }
+    return false;
+}
+
+json client_json(const Process& p) {
+    try {
+        return json::parse(p.out());
+    } catch (...) {
+        ADD_FAILURE() << "client output is not JSON:\n" << p.out() << p.err();
+        return json::object();
+    }
+}
+
+// Connect, echo 10,000 payloads byte-identical, disconnect; then the server's telemetry must
+// agree with what the client saw, and SIGTERM must stop it cleanly.
+void echo_round(const std::string& bind) {
+    Scratch s;
+    const std::string srv = prefix("srv");
+    Process server(server_args(srv, {"-l", "0-1"},
+                               {"--driver", "socket", "--bind", bind, "--protocol-id", "0x7070", "--key", s.key}),
+                   s.log("server"));
+    ASSERT_TRUE(server.wait_output("pomelo-server: serving", 20s)) << server.out() << server.err();
+    Process client({kClient, "--", "--server", bind, "--key", s.key, "--protocol-id", "0x7070", "--clients", "10",
+                    "--payloads", "1000", "--size", "100", "--json"},
+                   s.log("client"));
+    ASSERT_TRUE(client.wait_for(60s));
+    EXPECT_EQ(client.exit_code(), 0) << client.out() << client.err();
+    json r = client_json(client);
+    EXPECT_EQ(r["clients"]["connected"], 10);
+    EXPECT_EQ(r["payloads"]["echoed"], 10000);
+    EXPECT_EQ(r["payloads"]["mismatched"], 0);
+    EXPECT_EQ(r["clients"]["ended_by_outcome"]["disconnected"], 10);
+
+    // The server counted the same traffic (its snapshot is at most a second old).
+    ASSERT_TRUE(wait_summary(srv, [](const json& j) { return j["peers_connected"] == 0 && j["connections_accepted"] == 10; },
+                             10s));
+    auto packets = stats(srv, "packets");
+    ASSERT_TRUE(packets);
+    EXPECT_EQ((*packets)["rx_payload"], 10000);
+    EXPECT_EQ((*packets)["tx_payload"], 10000);
+    EXPECT_EQ((*packets)["rx_request"].get<int>() >= 10, true);
+    auto drops = stats(srv, "drops");
+    ASSERT_TRUE(drops);
+    EXPECT_EQ((*drops)["auth_failed"], 0);
+    EXPECT_EQ((*drops)["replayed"], 0);
+
+    server.signal(SIGTERM);
+    ASSERT_TRUE(server.wait_for(15s));
+    EXPECT_EQ(server.exit_code(), 0) << server.err();
+    EXPECT_NE(server.out().find("pomelo-server: stopped; 10 connections served"), std::string::npos) << server.out();
+}
+
+TEST(EndToEnd, SocketDriverIpv4EchoesTenThousandPayloads) { echo_round("127.0.0.1:" + std::to_string(test_port(0))); }
+
+TEST(EndToEnd, SocketDriverIpv6EchoesTenThousandPayloads) { echo_round("[::1]:" + std::to_string(test_port(1))); }
+
+TEST(EndToEnd, KilledClientIsTimedOutByTheServer) {
+    Scratch s;
+    const std::string srv = prefix("srv");
+    const std::string bind = "127.0.0.1:" + std::to_string(test_port(2));
+    Process server(server_args(srv, {"-l", "0-1"},
+                               {"--driver", "socket", "--bind", bind, "--protocol-id", "9", "--key", s.key}),
+                   s.log("server"));
+    ASSERT_TRUE(server.wait_output("pomelo-server: serving", 20s)) << server.err();
+    Process client({kClient, "--", "--server", bind, "--key", s.key, "--protocol-id", "9", "--clients", "5",
+                    "--payloads", "100000", "--rate", "5", "--timeout", "2", "--duration", "60"},
+                   s.log("client"));
+    ASSERT_TRUE(wait_summary(srv, [](const json& j) { return j["peers_connected"] == 5; }, 20s));
+    client.signal(SIGKILL);  // no DISCONNECT: only the token timeout (2 s) can end these
+    ASSERT_TRUE(client.wait_for(5s));
+    const auto killed = std::chrono::steady_clock::now();
+    ASSERT_TRUE(wait_summary(srv, [](const json& j) { return j["peers_connected"] == 0; }, 10s));
+    EXPECT_GE(std::chrono::steady_clock::now() - killed, 1s);
+    server.signal(SIGINT);
+    ASSERT_TRUE(server.wait_for(15s));
+    EXPECT_EQ(server.exit_code(), 0);
+}
+
+TEST(EndToEnd, TerminatedServerDisconnectsItsClients) {
+    Scratch s;
+    const std::string srv = prefix("srv");
+    const std::string bind = "127.0.0.1:" + std::to_string(test_port(3));
+    Process server(server_args(srv, {"-l", "0-1"},
+                               {"--driver", "socket", "--bind", bind, "--protocol-id", "9", "--key", s.key}),
+                   s.log("server"));
+    ASSERT_TRUE(server.wait_output("pomelo-server: serving", 20s)) << server.err();
+    Process client({kClient, "--", "--server", bind, "--key", s.key, "--protocol-id", "9", "--clients", "5",
+                    "--payloads", "100000", "--rate", "5", "--duration", "60", "--json"},
+                   s.log("client"));
+    ASSERT_TRUE(wait_summary(srv, [](const json& j) { return j["peers_connected"] == 5; }, 20s));
+    server.signal(SIGTERM);
+    ASSERT_TRUE(server.wait_for(15s));
+    EXPECT_EQ(server.exit_code(), 0) << server.err();
+    ASSERT_TRUE(client.wait_for(20s));
+    json r = client_json(client);
+    EXPECT_EQ(r["clients"]["ended_by_outcome"]["disconnected_by_server"], 5) << client.out();
+}
+
+TEST(EndToEnd, TwoWorkersShareThePeersAndTelemetryAgrees) {
+    Scratch s;
+    const std::string srv = prefix("srv");
+    const std::string bind = "127.0.0.1:" + std::to_string(test_port(4));
+    // Three lcores on two CPUs: the control thread on CPU 0, both workers on CPU 1.
+    Process server(server_args(srv, {"--lcores", "0@0,1@1,2@1"},
+                               {"--driver", "socket", "--bind", bind, "--protocol-id", "9", "--key", s.key,
+                                "--workers", "2"}),
+                   s.log("server"));
+    ASSERT_TRUE(server.wait_output("with 2 worker(s)", 20s)) << server.out() << server.err();
+    Process client({kClient, "--", "--server", bind, "--key", s.key, "--protocol-id", "9", "--clients", "40",
+                    "--payloads", "30", "--rate", "10", "--json"},
+                   s.log("client"));
+    // While they are connected, both shards hold some of them.
+    json workers;
+    const bool spread = [&] {
+        for (int i = 0; i < 100; ++i) {
+            auto w = stats(srv, "workers");
+            if (w && w->contains("worker0") && w->contains("worker1") &&
+                (*w)["worker0"]["peers"].get<int>() + (*w)["worker1"]["peers"].get<int>() == 40) {
+                workers = *w;
+                return true;
+            }
+            std::this_thread::sleep_for(100ms);
+        }
+        return false;
+    }();
+    ASSERT_TRUE(spread) << server.out();
+    EXPECT_GT(workers["worker0"]["peers"].get<int>(), 0);
+    EXPECT_GT(workers["worker1"]["peers"].get<int>(), 0);
+    ASSERT_TRUE(client.wait_for(60s));
+    EXPECT_EQ(client.exit_code(), 0) << client.out();
+    json r = client_json(client);
+    ASSERT_TRUE(wait_summary(srv, [](const json& j) { return j["connections_accepted"] == 40 && j["peers_connected"] == 0; }, 10s));
+    auto packets = stats(srv, "packets");
+    ASSERT_TRUE(packets);
+    EXPECT_EQ((*packets)["rx_payload"], r["payloads"]["sent"]);
+    EXPECT_EQ((*packets)["tx_payload"], r["payloads"]["echoed"]);
+    EXPECT_EQ(r["payloads"]["echoed"], 1200);
+    server.signal(SIGTERM);
+    ASSERT_TRUE(server.wait_for(15s));
+}
+
+TEST(EndToEnd, BadConfigurationIsOneLineAndNonZero) {
+    Scratch s;
+    struct Case {
+        std::vector<std::string> args;
+        std::string needle;
+    };
+    const std::vector<Case> cases = {
+        {{"--bind", "1.2.3:80", "--protocol-id", "1", "--key", s.key}, "--bind"},
+        {{"--bind", "127.0.0.1:1", "--key", s.key}, "--protocol-id"},
+        {{"--bind", "127.0.0.1:1", "--protocol-id", "x", "--key", s.key}, "--protocol-id"},
+        {{"--bind", "127.0.0.1:1", "--protocol-id", "1", "--key", "/nonexistent"}, "--key"},
+        {{"--bind", "127.0.0.1:1", "--protocol-id", "1", "--key", s.key, "--driver", "carrier-pigeon"}, "--driver"},
+        {{"--bind", "127.0.0.1:1", "--protocol-id", "1", "--key", s.key, "--frobnicate"}, "--frobnicate"},
+        {{"--bind", "127.0.0.1:1", "--protocol-id", "1", "--key", s.key, "--suites", "rot13"}, "--suites"},
+        {{"--bind", "127.0.0.1:1", "--protocol-id", "1", "--key", s.key, "--workers", "0"}, "--workers"},
+    };
+    for (const Case& c : cases) {
+        std::vector<std::string> argv = {kServer};
+        argv.insert(argv.end(), c.args.begin(), c.args.end());
+        Process p(argv, s.log("bad"));
+        ASSERT_TRUE(p.wait_for(10s));
+        EXPECT_NE(p.exit_code(), 0) << c.needle;
+        const std::string err = p.err();
+        EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+        EXPECT_NE(err.find(c.needle), std::string::npos) << err;
+    }
+    // Too few lcores for the workers asked: refused after EAL starts, still one line.
+    Process p(server_args(prefix("srv"), {"-l", "0-1"},
+                          {"--driver", "socket", "--bind", "127.0.0.1:1", "--protocol-id", "1", "--key", s.key,
+                           "--workers", "4"}),
+              s.log("lcores"));
+    ASSERT_TRUE(p.wait_for(20s));
+    EXPECT_EQ(p.exit_code(), 1);
+    EXPECT_NE(p.err().find("--workers 4 needs"), std::string::npos) << p.err();
+}
+
+}  // namespace
+}  // namespace pomelo::test
