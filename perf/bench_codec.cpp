@@ -227,3 +227,104 @@ BENCHMARK(BM_ChallengeTokenSeal);
 BENCHMARK(BM_ChallengeTokenOpen);
 
 BENCHMARK_MAIN();
+
+// ---- burst AEAD backends (issue 4): crypto::BurstAead seal/open over bursts of 32 packets of
+// 64 B, one key per packet (a burst from 32 peers), the AD of a real packet (21 bytes). Keys
+// are prepared when the backend uses prepared keys (IPsec-MB's AES-GCM round keys and GHASH
+// tables), as a peer would keep them; the "_unprepared" rows expand all 32 keys in every burst.
+// Items are packets: perf/codec.sh prints real_time / 32.
+
+#include <memory>
+
+#include "protocol/crypto/burst.hpp"
+
+namespace {
+
+constexpr size_t kBurstPackets = 32;
+constexpr size_t kBurstBody = 64;
+
+struct BurstBench {
+    std::unique_ptr<crypto::BurstAead> aead;
+    std::vector<crypto::Key> keys = std::vector<crypto::Key>(kBurstPackets);
+    std::vector<crypto::PreparedKey> prepared = std::vector<crypto::PreparedKey>(kBurstPackets);
+    uint8_t ad[kBurstPackets][21] = {};
+    uint8_t text[kBurstPackets][kBurstBody] = {};
+    uint8_t sealed[kBurstPackets][kBurstBody] = {};
+    uint8_t tags[kBurstPackets][16] = {};
+    crypto::AeadOp ops[kBurstPackets];
+
+    // Empty `aead` when the backend cannot run here.
+    BurstBench(const std::string& backend, crypto::Suite suite, bool prepare) {
+        aead = backend == "sodium" ? crypto::make_sodium_burst() : crypto::make_ipsec_mb_burst();
+        if (!aead || !crypto::suite_available(suite)) {
+            aead.reset();
+            return;
+        }
+        for (size_t i = 0; i < kBurstPackets; ++i) {
+            keys[i] = crypto::Key::random();
+            crypto::random_bytes(ad[i], sizeof ad[i]);
+            crypto::random_bytes(text[i], sizeof text[i]);
+            const bool use = prepare && aead->prepare(keys[i], suite, prepared[i]);
+            ops[i] = {suite, &keys[i], use ? &prepared[i] : nullptr, 1000 + i, ad[i], 21, text[i], kBurstBody,
+                      tags[i], false};
+        }
+    }
+};
+
+void BM_BurstSeal(benchmark::State& s, const char* backend, crypto::Suite suite, bool prepare) {
+    BurstBench b(backend, suite, prepare);
+    if (!b.aead) return s.SkipWithError("backend or suite unavailable");
+    for (auto _ : s) {
+        b.aead->seal(b.ops);
+        benchmark::ClobberMemory();
+    }
+    for (const crypto::AeadOp& op : b.ops)
+        if (!op.ok) s.SkipWithError("seal failed");
+    s.SetItemsProcessed(static_cast<int64_t>(kBurstPackets) * s.iterations());
+    s.SetLabel(b.aead->name());
+}
+
+// Open decrypts in place, so each iteration restores the 32 ciphertexts first (BM_BurstRestore,
+// subtracted in perf/codec.sh).
+void BM_BurstOpen(benchmark::State& s, const char* backend, crypto::Suite suite, bool prepare) {
+    BurstBench b(backend, suite, prepare);
+    if (!b.aead) return s.SkipWithError("backend or suite unavailable");
+    b.aead->seal(b.ops);
+    std::memcpy(b.sealed, b.text, sizeof b.text);
+    for (auto _ : s) {
+        std::memcpy(b.text, b.sealed, sizeof b.text);
+        b.aead->open(b.ops);
+        benchmark::ClobberMemory();
+    }
+    for (const crypto::AeadOp& op : b.ops)
+        if (!op.ok) s.SkipWithError("open failed");
+    s.SetItemsProcessed(static_cast<int64_t>(kBurstPackets) * s.iterations());
+    s.SetLabel(b.aead->name());
+}
+
+void BM_BurstRestore(benchmark::State& s) {
+    static uint8_t sealed[kBurstPackets][kBurstBody] = {{1}}, text[kBurstPackets][kBurstBody];
+    for (auto _ : s) {
+        std::memcpy(text, sealed, sizeof text);
+        benchmark::DoNotOptimize(text);
+        benchmark::ClobberMemory();
+    }
+    s.SetItemsProcessed(static_cast<int64_t>(kBurstPackets) * s.iterations());
+}
+
+constexpr auto kChaCha = crypto::Suite::chacha20poly1305;
+constexpr auto kAesGcm = crypto::Suite::aes256gcm;
+
+}  // namespace
+
+BENCHMARK_CAPTURE(BM_BurstSeal, sodium_chacha, "sodium", kChaCha, true);
+BENCHMARK_CAPTURE(BM_BurstSeal, ipsecmb_chacha, "ipsec-mb", kChaCha, true);
+BENCHMARK_CAPTURE(BM_BurstSeal, sodium_aesgcm, "sodium", kAesGcm, true);
+BENCHMARK_CAPTURE(BM_BurstSeal, ipsecmb_aesgcm, "ipsec-mb", kAesGcm, true);
+BENCHMARK_CAPTURE(BM_BurstSeal, ipsecmb_aesgcm_unprepared, "ipsec-mb", kAesGcm, false);
+BENCHMARK_CAPTURE(BM_BurstOpen, sodium_chacha, "sodium", kChaCha, true);
+BENCHMARK_CAPTURE(BM_BurstOpen, ipsecmb_chacha, "ipsec-mb", kChaCha, true);
+BENCHMARK_CAPTURE(BM_BurstOpen, sodium_aesgcm, "sodium", kAesGcm, true);
+BENCHMARK_CAPTURE(BM_BurstOpen, ipsecmb_aesgcm, "ipsec-mb", kAesGcm, true);
+BENCHMARK_CAPTURE(BM_BurstOpen, ipsecmb_aesgcm_unprepared, "ipsec-mb", kAesGcm, false);
+BENCHMARK(BM_BurstRestore);

@@ -39,4 +39,25 @@ for label, name in [("mint connect token", "BM_TokenMint"), ("decode public toke
                     ("AEAD aesgcm 64 B (sodium)", "BM_AeadSeal/aesgcm64"), ("AEAD aesgcm 1200 B (sodium)", "BM_AeadSeal/aesgcm1200")]:
     v = get(name)
     print(f"{label:28} {v:9.1f} {v/base:17.3f}" if v else f"{label:28} {'n/a':>9}")
+print()
+# Burst AEAD backends (issue 4): crypto::BurstAead over bursts of 32 packets of 64 B, one key per
+# packet; per-packet ns = burst ns / 32, open minus the ciphertext restore (BM_BurstRestore).
+# "keys not prepared": IPsec-MB expands all 32 AES-GCM keys in every burst (libsodium always does).
+per = 32
+restore = (get("BM_BurstRestore") or 0) / per
+def pkt(bench, name, opening):
+    v = get(f"{bench}/{name}")
+    return v / per - (restore if opening else 0) if v else None
+print(f"{'burst AEAD, 32 x 64 B, ns/packet':36} {'sodium':>9} {'ipsec-mb':>9} {'ipsec-mb/sodium':>16}")
+for label, bench, suite, mb_name in [("seal chacha", "BM_BurstSeal", "chacha", "ipsecmb_chacha"),
+                                     ("open chacha", "BM_BurstOpen", "chacha", "ipsecmb_chacha"),
+                                     ("seal aesgcm", "BM_BurstSeal", "aesgcm", "ipsecmb_aesgcm"),
+                                     ("open aesgcm", "BM_BurstOpen", "aesgcm", "ipsecmb_aesgcm"),
+                                     ("seal aesgcm, keys not prepared", "BM_BurstSeal", "aesgcm", "ipsecmb_aesgcm_unprepared"),
+                                     ("open aesgcm, keys not prepared", "BM_BurstOpen", "aesgcm", "ipsecmb_aesgcm_unprepared")]:
+    opening = bench == "BM_BurstOpen"
+    so, mb = pkt(bench, f"sodium_{suite}", opening), pkt(bench, mb_name, opening)
+    f = lambda v: f"{v:9.1f}" if v else f"{'n/a':>9}"
+    ratio = f"{mb / so:16.3f}" if so and mb else f"{'n/a':>16}"
+    print(f"{label:36} {f(so)} {f(mb)} {ratio}")
 PY

@@ -267,7 +267,7 @@ struct TokenFactory {
         s.private_part.client_to_server_key = crypto::Key::random();
         s.private_part.server_to_client_key = crypto::Key::random();
         for (size_t i = 0; i < s.private_part.user_data.size(); ++i)
-            s.private_part.user_data[i] = static_cast<uint8_t>(client_id + static_cast<int64_t>(i));
+            s.private_part.user_data[i] = static_cast<uint8_t>(static_cast<uint64_t>(client_id) + i);
         std::array<uint8_t, wire::kConnectTokenSize> out{};
         if (wire::mint_connect_token(s, private_key, out) != wire::WireError::ok) throw std::runtime_error("mint");
         return out;
