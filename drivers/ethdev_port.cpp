@@ -120,7 +120,7 @@ EthdevPort::EthdevPort(uint16_t port_id, const EthdevConfig& config)
     char name[RTE_ETH_NAME_MAX_LEN] = {};
     rte_eth_dev_get_name_by_port(port_id, name);
     name_ = name;
-    view_.endpoints = local_;
+    view_ = l2l3::LocalView(rte_ether_addr{}, local_);  // the MAC is read at start
     for (const Address& a : local_) {
         if (a.type == AddressType::ipv4 && !source4_) source4_ = &a;
         if (a.type == AddressType::ipv6 && !source6_) source6_ = &a;
@@ -185,8 +185,12 @@ bool EthdevPort::setup_queues(const EthdevConfig& config, std::string& error) {
 // nothing and support neither.
 void EthdevPort::accept_solicited_node_multicast() {
     std::vector<rte_ether_addr> macs;
-    for (const Address& a : local_)
-        if (a.type == AddressType::ipv6) macs.push_back(l2l3::solicited_node_mac(a.ip.data()));
+    for (const Address& a : local_) {
+        if (a.type != AddressType::ipv6) continue;
+        const rte_ether_addr mac = l2l3::solicited_node_mac(a.ip.data());
+        if (std::none_of(macs.begin(), macs.end(), [&](const rte_ether_addr& m) { return rte_is_same_ether_addr(&m, &mac); }))
+            macs.push_back(mac);
+    }
     if (macs.empty()) return;
     if (rte_eth_dev_set_mc_addr_list(port_id_, macs.data(), static_cast<uint32_t>(macs.size())) != 0)
         rte_eth_allmulticast_enable(port_id_);
@@ -226,6 +230,11 @@ std::unique_ptr<Port> open_ethdev_port(const EthdevConfig& config, std::string& 
         error = prefix + "no local address to serve (need at least one IP:port, port not 0)";
         return nullptr;
     }
+    if (config.local.size() >= l2l3::LocalView::kNone) {
+        error = prefix + std::to_string(config.local.size()) + " local addresses, at most " +
+                std::to_string(l2l3::LocalView::kNone - 1);
+        return nullptr;
+    }
     if (config.pool == nullptr) {
         error = prefix + "no mbuf pool";
         return nullptr;
@@ -245,7 +254,7 @@ std::unique_ptr<Port> open_ethdev_port(const EthdevConfig& config, std::string& 
 
 // --- EthdevPort: data path ---
 
-uint16_t EthdevPort::rx_burst(uint16_t queue, rte_mbuf** pkts, Address* from, uint16_t n) {
+uint16_t EthdevPort::rx_burst(uint16_t queue, rte_mbuf** pkts, Address* from, uint16_t* local_index, uint16_t n) {
     PortStats& st = stats_[queue];
     const uint16_t got = rte_eth_rx_burst(port_id_, queue, pkts, std::min(n, kMaxBurst));
     st.rx_packets += got;
@@ -271,7 +280,9 @@ uint16_t EthdevPort::rx_burst(uint16_t queue, rte_mbuf** pkts, Address* from, ui
                     break;
                 }
                 pkts[kept] = m;  // kept <= i: compacting in place
-                from[kept++] = f.src;
+                from[kept] = f.src;
+                if (local_index) local_index[kept] = f.local_index;
+                ++kept;
                 break;
             case l2l3::FrameKind::arp_request:
                 l2l3::make_arp_reply(m, f, view_.mac);
@@ -319,7 +330,8 @@ bool EthdevPort::fits_mtu(const rte_mbuf* m, AddressType family) const {
 
 // Puts headers on every datagram that has a source, a next hop and fits, compacting them to
 // the front of pkts; frees and counts the others.
-uint16_t EthdevPort::prepare_tx(uint16_t queue, rte_mbuf** pkts, const Address* to, uint16_t n) {
+uint16_t EthdevPort::prepare_tx(uint16_t queue, rte_mbuf** pkts, const Address* to, const uint16_t* local_index,
+                                uint16_t n) {
     NeighbourTable::Key keys[kLookupChunk];
     rte_ether_addr next_hops[kLookupChunk];
     rte_mbuf* drops[kLookupChunk];
@@ -333,7 +345,7 @@ uint16_t EthdevPort::prepare_tx(uint16_t queue, rte_mbuf** pkts, const Address* 
             rte_mbuf* m = pkts[base + i];
             const Address& dst = to[base + i];
             const rte_ether_addr* hop = (hits >> i) & 1 ? &next_hops[i] : (gateway_ ? &*gateway_ : nullptr);
-            const Address* src = source_for(dst.type);
+            const Address* src = local_index ? source_at(local_index[base + i], dst.type) : source_for(dst.type);
             if (hop && src && fits_mtu(m, dst.type) && l2l3::prepend_udp(m, view_.mac, *hop, *src, dst, offloads_))
                 pkts[ready++] = m;
             else
@@ -345,9 +357,10 @@ uint16_t EthdevPort::prepare_tx(uint16_t queue, rte_mbuf** pkts, const Address* 
     return ready;
 }
 
-uint16_t EthdevPort::tx_burst(uint16_t queue, rte_mbuf** pkts, const Address* to, uint16_t n) {
+uint16_t EthdevPort::tx_burst(uint16_t queue, rte_mbuf** pkts, const Address* to, const uint16_t* local_index,
+                              uint16_t n) {
     PortStats& st = stats_[queue];
-    const uint16_t ready = prepare_tx(queue, pkts, to, n);
+    const uint16_t ready = prepare_tx(queue, pkts, to, local_index, n);
     const uint16_t sent = ready ? rte_eth_tx_burst(port_id_, queue, pkts, ready) : 0;
     if (sent < ready) {
         rte_pktmbuf_free_bulk(pkts + sent, ready - sent);

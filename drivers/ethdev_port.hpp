@@ -28,7 +28,7 @@ namespace pomelo::drivers {
 
 struct EthdevConfig {
     std::string device;                     // DPDK port name ("net_memif0") or numeric port id
-    std::vector<wire::Address> local;       // UDP endpoints served; at least one
+    std::vector<wire::Address> local;       // UDP endpoints served; 1..65535 (hashed when many)
     uint16_t queues = 1;                    // rx/tx queue pairs; RSS on the UDP 4-tuple if > 1
     uint16_t rx_desc = 1024;                // both clamped to what the device accepts
     uint16_t tx_desc = 1024;
@@ -78,8 +78,10 @@ public:
     std::string name() const override { return name_; }
     uint16_t queue_count() const override { return static_cast<uint16_t>(stats_.size()); }
     const std::vector<wire::Address>& local_addresses() const override { return local_; }
-    uint16_t rx_burst(uint16_t queue, rte_mbuf** pkts, wire::Address* from, uint16_t n) override;
-    uint16_t tx_burst(uint16_t queue, rte_mbuf** pkts, const wire::Address* to, uint16_t n) override;
+    uint16_t rx_burst(uint16_t queue, rte_mbuf** pkts, wire::Address* from, uint16_t* local_index,
+                      uint16_t n) override;
+    uint16_t tx_burst(uint16_t queue, rte_mbuf** pkts, const wire::Address* to, const uint16_t* local_index,
+                      uint16_t n) override;
 
     uint16_t port_id() const { return port_id_; }
     const rte_ether_addr& mac() const { return view_.mac; }
@@ -97,16 +99,21 @@ private:
     bool create_neighbour_tables(const EthdevConfig& config, std::string& error);
 
     void send_replies(uint16_t queue, rte_mbuf** replies, uint16_t n);
-    uint16_t prepare_tx(uint16_t queue, rte_mbuf** pkts, const wire::Address* to, uint16_t n);
+    uint16_t prepare_tx(uint16_t queue, rte_mbuf** pkts, const wire::Address* to, const uint16_t* local_index,
+                        uint16_t n);
     const wire::Address* source_for(wire::AddressType family) const {
         return family == wire::AddressType::ipv4 ? source4_ : family == wire::AddressType::ipv6 ? source6_ : nullptr;
+    }
+    // local_[index] if it exists and is of the destination's family.
+    const wire::Address* source_at(uint16_t index, wire::AddressType family) const {
+        return index < local_.size() && local_[index].type == family ? &local_[index] : nullptr;
     }
     bool fits_mtu(const rte_mbuf* m, wire::AddressType family) const;
 
     uint16_t port_id_;
     std::string name_;
     std::vector<wire::Address> local_;
-    l2l3::LocalView view_;
+    l2l3::LocalView view_;  // endpoint and IP lookups (hash maps when many), read-only once open
     const wire::Address* source4_ = nullptr;  // first local address of each family: what we send from
     const wire::Address* source6_ = nullptr;
     std::optional<rte_ether_addr> gateway_;

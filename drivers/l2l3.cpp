@@ -135,7 +135,8 @@ RxFrame udp_endpoints(const Frame& fr, RxFrame f, uint16_t l4_bytes) {
     if (rte_be_to_cpu_16(udp->dgram_len) != l4_bytes) return verdict(FrameKind::malformed);
     f.src.port = rte_be_to_cpu_16(udp->src_port);
     f.dst.port = rte_be_to_cpu_16(udp->dst_port);
-    if (!fr.us.serves(f.dst)) return verdict(FrameKind::not_ours);
+    f.local_index = fr.us.find(f.dst);
+    if (f.local_index == LocalView::kNone) return verdict(FrameKind::not_ours);
     f.kind = FrameKind::udp;
     f.l2_len = fr.l2_len;
     f.payload_len = static_cast<uint16_t>(l4_bytes - sizeof(rte_udp_hdr));
@@ -345,6 +346,14 @@ void write_ipv6_udp(rte_mbuf* m, rte_ipv6_hdr* ip, const Address& from, const Ad
     }
 }
 
+// An IP (port 0) as a key of LocalView's IP set: only the family's bytes count.
+wire::AddressKey ip_key(AddressType type, const uint8_t* ip) {
+    wire::AddressKey key{};
+    std::memcpy(key.ip.data(), ip, type == AddressType::ipv4 ? 4 : 16);
+    key.type = static_cast<uint8_t>(type);
+    return key;
+}
+
 // Makes the packet exactly `len` bytes long (single segment).
 bool resize_to(rte_mbuf* m, uint32_t len) {
     const uint32_t cur = rte_pktmbuf_pkt_len(m);
@@ -355,13 +364,35 @@ bool resize_to(rte_mbuf* m, uint32_t len) {
 
 }  // namespace
 
-bool LocalView::serves(const Address& a) const {
-    return std::find(endpoints.begin(), endpoints.end(), a) != endpoints.end();
+LocalView::LocalView(const rte_ether_addr& our_mac, std::span<const Address> endpoints)
+    : mac(our_mac), endpoints_(endpoints.first(std::min<size_t>(endpoints.size(), kNone))) {
+    if (endpoints_.size() <= kScanMax) return;
+    by_endpoint_ = std::make_unique<Map>(endpoints_.size());
+    by_ip_ = std::make_unique<Map>(endpoints_.size());
+    for (size_t i = 0; i < endpoints_.size(); ++i) {
+        const Address& e = endpoints_[i];
+        const wire::AddressKey key = wire::AddressKey::of(e);
+        if (!by_endpoint_->find(key)) by_endpoint_->insert(key, static_cast<uint16_t>(i));
+        by_ip_->insert(ip_key(e.type, e.ip.data()), 1);
+    }
+}
+
+LocalView::~LocalView() = default;
+
+uint16_t LocalView::find(const Address& a) const {
+    if (by_endpoint_) {
+        const uint16_t* i = by_endpoint_->find(wire::AddressKey::of(a));
+        return i ? *i : kNone;
+    }
+    for (size_t i = 0; i < endpoints_.size(); ++i)
+        if (endpoints_[i] == a) return static_cast<uint16_t>(i);
+    return kNone;
 }
 
 bool LocalView::owns_ip(AddressType type, const uint8_t* ip) const {
     const size_t n = type == AddressType::ipv4 ? 4 : 16;
-    return std::any_of(endpoints.begin(), endpoints.end(),
+    if (by_ip_) return by_ip_->find(ip_key(type, ip)) != nullptr;
+    return std::any_of(endpoints_.begin(), endpoints_.end(),
                        [&](const Address& e) { return e.type == type && std::memcmp(e.ip.data(), ip, n) == 0; });
 }
 

@@ -13,8 +13,10 @@
 #include <rte_udp.h>
 
 #include <cstdint>
+#include <memory>
 #include <span>
 
+#include "protocol/flat_map.hpp"
 #include "protocol/wire/address.hpp"
 
 namespace pomelo::drivers::l2l3 {
@@ -49,13 +51,35 @@ inline constexpr uint32_t kNaFlagSolicited = 0x40000000;
 inline constexpr uint32_t kNaFlagOverride = 0x20000000;
 
 // What the port serves: its MAC and its UDP endpoints. Parsing needs it to say "not ours"
-// before spending a checksum on a frame.
-struct LocalView {
-    rte_ether_addr mac{};
-    std::span<const wire::Address> endpoints;
+// before spending a checksum on a frame, and to tell which endpoint a datagram is for.
+// Up to kScanMax endpoints are scanned; with more (a load generator has thousands) they are
+// found through keyed hash maps (protocol/flat_map.hpp) built by the constructor. Read-only
+// afterwards: one view serves every queue's lcore at once. Endpoints are at most 65535.
+class LocalView {
+public:
+    static constexpr size_t kScanMax = 8;
+    static constexpr uint16_t kNone = UINT16_MAX;
 
-    bool serves(const wire::Address& a) const;                            // IP and port
+    LocalView() = default;
+    LocalView(const rte_ether_addr& our_mac, std::span<const wire::Address> endpoints);
+    LocalView(LocalView&&) noexcept = default;
+    LocalView& operator=(LocalView&&) noexcept = default;
+    ~LocalView();
+
+    rte_ether_addr mac{};
+
+    std::span<const wire::Address> endpoints() const { return endpoints_; }
+    // Index into endpoints() of `a` (IP and port; the first when listed twice), or kNone.
+    uint16_t find(const wire::Address& a) const;
+    bool serves(const wire::Address& a) const { return find(a) != kNone; }
     bool owns_ip(wire::AddressType type, const uint8_t* ip) const;  // IP only
+    bool hashed() const { return by_endpoint_ != nullptr; }
+
+private:
+    using Map = FlatMap<wire::AddressKey, uint16_t>;
+    std::span<const wire::Address> endpoints_;
+    std::unique_ptr<Map> by_endpoint_;  // endpoint -> index; null: scan
+    std::unique_ptr<Map> by_ip_;        // the endpoints' IPs (port 0)
 };
 
 enum class FrameKind : uint8_t {
@@ -75,6 +99,7 @@ struct RxFrame {
     rte_ether_addr link_addr{};
     wire::Address src;  // udp: source endpoint; arp/ns: the sender's IP (port 0)
     wire::Address dst;  // udp: our endpoint; arp/ns: our IP asked for (port 0)
+    uint16_t local_index = LocalView::kNone;  // udp: index of dst in LocalView::endpoints()
 };
 
 // Classifies and checks one received frame. Trusts the NIC's checksum verdicts in ol_flags

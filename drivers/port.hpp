@@ -46,15 +46,20 @@ public:
     virtual const std::vector<wire::Address>& local_addresses() const = 0;
 
     // Up to `n` datagrams addressed to one of our local addresses, from queue `queue`:
-    // pkts[i] holds the UDP payload, from[i] its source. Everything else that arrives is
-    // answered (ARP, ND), counted and freed here.
-    virtual uint16_t rx_burst(uint16_t queue, rte_mbuf** pkts, wire::Address* from, uint16_t n) = 0;
+    // pkts[i] holds the UDP payload, from[i] its source and, when local_index is not null,
+    // local_index[i] the index into local_addresses() of the endpoint it was addressed to.
+    // Everything else that arrives is answered (ARP, ND), counted and freed here.
+    virtual uint16_t rx_burst(uint16_t queue, rte_mbuf** pkts, wire::Address* from, uint16_t* local_index,
+                              uint16_t n) = 0;
 
-    // Sends `n` datagrams from the local address of the destination's family: pkts[i] holds
-    // the UDP payload (with kTxHeadroom of headroom), to[i] the destination. Takes ownership
-    // of all n mbufs; those it cannot send are freed and counted in tx_dropped. Returns the
-    // number handed to the device.
-    virtual uint16_t tx_burst(uint16_t queue, rte_mbuf** pkts, const wire::Address* to, uint16_t n) = 0;
+    // Sends `n` datagrams: pkts[i] holds the UDP payload (with kTxHeadroom of headroom), to[i]
+    // the destination. Each leaves from local_addresses()[local_index[i]] when local_index is
+    // not null (an index out of range, or of an address not of the destination's family, is
+    // dropped), else from the first local address of the destination's family. Takes
+    // ownership of all n mbufs; those it cannot send are freed and counted in tx_dropped.
+    // Returns the number handed to the device.
+    virtual uint16_t tx_burst(uint16_t queue, rte_mbuf** pkts, const wire::Address* to, const uint16_t* local_index,
+                              uint16_t n) = 0;
 
     const PortStats& stats(uint16_t queue) const { return stats_[queue]; }
     PortStats total_stats() const;

@@ -215,8 +215,8 @@ uint16_t SocketPort::recv_from(size_t s, rte_mbuf** pkts, wire::Address* from, u
     return static_cast<uint16_t>(r);
 }
 
-uint16_t SocketPort::rx_burst_indexed(uint16_t queue, rte_mbuf** pkts, wire::Address* from, uint16_t* local_index,
-                                      uint16_t n) {
+uint16_t SocketPort::rx_burst(uint16_t queue, rte_mbuf** pkts, wire::Address* from, uint16_t* local_index,
+                              uint16_t n) {
     if (queue != 0 || n == 0) return 0;
     uint16_t got = 0;
     if (epoll_fd_ < 0) {
@@ -296,7 +296,14 @@ uint16_t SocketPort::send_on(size_t s, rte_mbuf** pkts, const wire::Address* to,
     return sent;
 }
 
-uint16_t SocketPort::tx_burst(uint16_t queue, rte_mbuf** pkts, const wire::Address* to, uint16_t n) {
+uint16_t SocketPort::tx_burst(uint16_t queue, rte_mbuf** pkts, const wire::Address* to, const uint16_t* local_index,
+                              uint16_t n) {
+    if (queue != 0) {
+        stats_[0].tx_dropped += n;
+        rte_pktmbuf_free_bulk(pkts, n);
+        return 0;
+    }
+    if (local_index) return send_from(pkts, to, local_index, n);
     uint16_t idx[kChunk];
     uint16_t sent = 0;
     for (uint16_t base = 0; base < n; base = static_cast<uint16_t>(base + kChunk)) {
@@ -306,32 +313,27 @@ uint16_t SocketPort::tx_burst(uint16_t queue, rte_mbuf** pkts, const wire::Addre
             const int s = t == wire::AddressType::ipv4 ? first_v4_ : t == wire::AddressType::ipv6 ? first_v6_ : -1;
             idx[j] = s < 0 ? UINT16_MAX : static_cast<uint16_t>(s);
         }
-        sent = static_cast<uint16_t>(sent + tx_burst_indexed(queue, pkts + base, to + base, idx, k));
+        sent = static_cast<uint16_t>(sent + send_from(pkts + base, to + base, idx, k));
     }
     return sent;
 }
 
-uint16_t SocketPort::tx_burst_indexed(uint16_t queue, rte_mbuf** pkts, const wire::Address* to,
-                                      const uint16_t* local_index, uint16_t n) {
+uint16_t SocketPort::send_from(rte_mbuf** pkts, const wire::Address* to, const uint16_t* local_index, uint16_t n) {
     PortStats& st = stats_[0];
     uint16_t sent = 0;
-    if (queue == 0) {
-        uint16_t i = 0;
-        while (i < n) {
-            const uint16_t s = local_index[i];
-            if (s >= fds_.size() || local_[s].type != to[i].type) {
-                ++st.tx_dropped;
-                ++i;
-                continue;
-            }
-            // A run of datagrams for the same socket, at most one sendmmsg chunk.
-            uint16_t end = static_cast<uint16_t>(i + 1);
-            while (end < n && end - i < kChunk && local_index[end] == s && to[end].type == to[i].type) ++end;
-            sent = static_cast<uint16_t>(sent + send_on(s, pkts + i, to + i, static_cast<uint16_t>(end - i)));
-            i = end;
+    uint16_t i = 0;
+    while (i < n) {
+        const uint16_t s = local_index[i];
+        if (s >= fds_.size() || local_[s].type != to[i].type) {
+            ++st.tx_dropped;
+            ++i;
+            continue;
         }
-    } else {
-        st.tx_dropped += n;
+        // A run of datagrams for the same socket, at most one sendmmsg chunk.
+        uint16_t end = static_cast<uint16_t>(i + 1);
+        while (end < n && end - i < kChunk && local_index[end] == s && to[end].type == to[i].type) ++end;
+        sent = static_cast<uint16_t>(sent + send_on(s, pkts + i, to + i, static_cast<uint16_t>(end - i)));
+        i = end;
     }
     rte_pktmbuf_free_bulk(pkts, n);  // the kernel copied what it took
     return sent;

@@ -2,10 +2,10 @@
 // address (IPv4 or IPv6), datagrams received with recvmmsg straight into mbuf data areas and
 // sent with sendmmsg straight from them. One queue, polled by one thread.
 //
-// Besides the Port interface, the socket port can tell on which local address a datagram
-// arrived and send from a chosen local address (the *_indexed calls). The client pool uses
-// that to give each of thousands of clients its own source endpoint (one socket each); the
-// plain Port calls receive on any socket and send from the first socket of the destination's
+// Each local address is a socket of its own: rx_burst reports by local_index the socket a
+// datagram arrived on, and tx_burst with local_index sends from chosen sockets. The client
+// pool uses that to give each of thousands of clients its own source endpoint (one socket
+// each). Without local_index, tx_burst sends from the first socket of the destination's
 // family.
 //
 // Polling: with a few sockets each rx_burst tries every socket round-robin (one recvmmsg
@@ -51,20 +51,14 @@ public:
     uint16_t queue_count() const override { return 1; }
     const std::vector<wire::Address>& local_addresses() const override { return local_; }
 
-    uint16_t rx_burst(uint16_t queue, rte_mbuf** pkts, wire::Address* from, uint16_t n) override {
-        return rx_burst_indexed(queue, pkts, from, nullptr, n);
-    }
-    uint16_t tx_burst(uint16_t queue, rte_mbuf** pkts, const wire::Address* to, uint16_t n) override;
-
-    // rx_burst that also reports, for each datagram, the index (into local_addresses()) of the
-    // socket it arrived on. local_index may be null.
-    uint16_t rx_burst_indexed(uint16_t queue, rte_mbuf** pkts, wire::Address* from, uint16_t* local_index,
-                              uint16_t n);
-    // tx_burst from chosen sockets: pkts[i] goes out of local_addresses()[local_index[i]]
-    // (dropped and counted in tx_dropped when that socket's family is not the destination's,
-    // or the index is out of range). Takes ownership of all n mbufs.
-    uint16_t tx_burst_indexed(uint16_t queue, rte_mbuf** pkts, const wire::Address* to, const uint16_t* local_index,
-                              uint16_t n);
+    // Receives on every socket. Only queue 0 exists.
+    uint16_t rx_burst(uint16_t queue, rte_mbuf** pkts, wire::Address* from, uint16_t* local_index,
+                      uint16_t n) override;
+    // local_index[i] (when given) names the socket: out of range, or of another family than
+    // to[i], is dropped and counted in tx_dropped. Takes ownership of all n mbufs (the kernel
+    // copies the data: they are all freed here).
+    uint16_t tx_burst(uint16_t queue, rte_mbuf** pkts, const wire::Address* to, const uint16_t* local_index,
+                      uint16_t n) override;
 
     size_t socket_count() const { return fds_.size(); }
     int fd(size_t local_index) const { return fds_[local_index]; }
@@ -79,6 +73,8 @@ private:
     uint16_t recv_from(size_t s, rte_mbuf** pkts, wire::Address* from, uint16_t* local_index, uint16_t& got,
                        uint16_t n);
     bool refill(uint16_t n);
+    // tx_burst with every socket chosen; frees all n mbufs.
+    uint16_t send_from(rte_mbuf** pkts, const wire::Address* to, const uint16_t* local_index, uint16_t n);
     // Sends pkts[0..n) (n <= kChunk) on socket `s`; returns the number the kernel accepted.
     uint16_t send_on(size_t s, rte_mbuf** pkts, const wire::Address* to, uint16_t n);
 

@@ -84,11 +84,12 @@ struct ClientPool::Slot final : Outbox, client::Events {
 
     ClientPool& pool;
     const uint32_t index;
-    const uint16_t local;  // the port's local address (socket) of this client
+    const uint16_t local;  // index of this client's endpoint in the port's local addresses
     client::Client client;
     Phase phase = Phase::idle;
     bool was_connected = false;
     bool blocked = false;  // the last send found no mbuf
+    bool waiting = false;  // in the pool's max_in_flight FIFO
     uint64_t start_at = 0;
     uint64_t connect_ns = 0;
     uint64_t next_send_ns = 0;
@@ -97,11 +98,11 @@ struct ClientPool::Slot final : Outbox, client::Events {
 };
 
 // The pool's send pass: mbufs as buffers, one AEAD burst per flush, sent from each
-// datagram's client socket. A datagram's key is copied at submit: a client wipes its keys
+// datagram's client endpoint. A datagram's key is copied at submit: a client wipes its keys
 // when it ends, which may happen before the flush seals its last DISCONNECT.
 class ClientPool::MbufOutbox final : public BatchOutbox {
 public:
-    MbufOutbox(crypto::BurstAead& aead, uint16_t burst, drivers::SocketPort& port, uint16_t queue, rte_mempool* pool,
+    MbufOutbox(crypto::BurstAead& aead, uint16_t burst, drivers::Port& port, uint16_t queue, rte_mempool* pool,
                ClientPoolStats& stats)
         : BatchOutbox(aead, burst),
           local_of(burst),
@@ -145,14 +146,14 @@ protected:
             index_[k] = local_of[i];
             ++k;
         }
-        if (k) port_.tx_burst_indexed(queue_, pkts_.data(), to_.data(), index_.data(), k);
+        if (k) port_.tx_burst(queue_, pkts_.data(), to_.data(), index_.data(), k);
         for (size_t i = 0; i < datagrams.size(); ++i) keys[i].wipe();
     }
 
     void release(Buffer b) override { rte_pktmbuf_free(static_cast<rte_mbuf*>(b.context)); }
 
 private:
-    drivers::SocketPort& port_;
+    drivers::Port& port_;
     uint16_t queue_;
     rte_mempool* pool_;
     ClientPoolStats& stats_;
@@ -175,7 +176,7 @@ void ClientPool::submit(Slot& s, const OutDatagram& d) {
 
 // ------------------------------------------------------------------------------ pool
 
-ClientPool::ClientPool(const ClientPoolConfig& config, drivers::SocketPort& port, uint16_t queue, rte_mempool* pool,
+ClientPool::ClientPool(const ClientPoolConfig& config, drivers::Port& port, uint16_t queue, rte_mempool* pool,
                        crypto::BurstAead& aead)
     : config_(config),
       port_(port),
@@ -204,6 +205,7 @@ ClientPool::ClientPool(const ClientPoolConfig& config, drivers::SocketPort& port
     ring_.resize(size_t{config_.clients} * config_.window);
     bitmap_words_ = (config_.payloads + 63) / 64;
     echoed_.assign(size_t{config_.clients} * bitmap_words_, 0);
+    if (config_.max_in_flight) waiters_.resize(config_.clients);
     rx_pkts_.resize(config_.burst);
     rx_from_.resize(config_.burst);
     rx_local_.resize(config_.burst);
@@ -258,7 +260,7 @@ void ClientPool::poll(const Now& now) {
     now_ = now;
     for (uint32_t b = 0; b < kMaxRxBursts; ++b) {
         const uint16_t n =
-            port_.rx_burst_indexed(queue_, rx_pkts_.data(), rx_from_.data(), rx_local_.data(), config_.burst);
+            port_.rx_burst(queue_, rx_pkts_.data(), rx_from_.data(), rx_local_.data(), config_.burst);
         for (uint16_t i = 0; i < n; ++i) {
             const uint32_t c = static_cast<uint32_t>(rx_local_[i]) - config_.first_local;
             if (rx_local_[i] < config_.first_local || c >= config_.clients) {
@@ -274,7 +276,34 @@ void ClientPool::poll(const Now& now) {
         if (n < config_.burst) break;
     }
     wheel_.expire(now.ns, [&](uint32_t id) { service(*slots_[id]); });
+    grant_credit();
     out_->flush();
+}
+
+// Under max_in_flight, a client may send while there is credit and nobody waits ahead of it;
+// otherwise it joins the FIFO (once) and is serviced again when credit frees up.
+bool ClientPool::may_send(Slot& s) {
+    if (!config_.max_in_flight) return true;
+    if (in_flight_ < config_.max_in_flight && (waiter_count_ == 0 || granting_)) return true;
+    if (!s.waiting) {
+        s.waiting = true;
+        waiters_[(waiter_head_ + waiter_count_) % waiters_.size()] = s.index;
+        ++waiter_count_;
+        ++stats_.in_flight_waits;
+    }
+    return false;
+}
+
+void ClientPool::grant_credit() {
+    while (waiter_count_ && in_flight_ < config_.max_in_flight) {
+        Slot& s = *slots_[waiters_[waiter_head_]];
+        waiter_head_ = (waiter_head_ + 1) % waiters_.size();
+        --waiter_count_;
+        s.waiting = false;
+        granting_ = true;
+        service(s);  // a client with nothing more to send just leaves the FIFO
+        granting_ = false;
+    }
 }
 
 void ClientPool::stop(const Now& now) {
@@ -357,12 +386,13 @@ void ClientPool::pump(Slot& s) {
             if (e.sent_ns + config_.echo_timeout_ns > now_.ns) break;
             e.seq = UINT32_MAX;
             ++stats_.payloads_given_up;
+            --in_flight_;
         }
         ++s.low;
     }
     s.blocked = false;
     while (!stopping_ && s.sent < config_.payloads && s.sent - s.low < config_.window &&
-           (!send_interval_ns_ || now_.ns >= s.next_send_ns)) {
+           (!send_interval_ns_ || now_.ns >= s.next_send_ns) && may_send(s)) {
         make_payload(s.index, s.sent, payload_);
         if (!s.client.send(payload_, now_)) {
             s.blocked = true;
@@ -372,6 +402,7 @@ void ClientPool::pump(Slot& s) {
         if (!stats_.payloads_sent) stats_.first_send_ns = now_.ns;
         ring[s.sent % config_.window] = {s.sent, now_.ns};
         ++s.sent;
+        ++in_flight_;
         ++stats_.payloads_sent;
         if (send_interval_ns_) {
             s.next_send_ns += send_interval_ns_;
@@ -432,6 +463,7 @@ void ClientPool::on_echo(Slot& s, std::span<const uint8_t> p) {
     if (e.seq == seq) {
         stats_.echo_rtt.add(now_.ns - e.sent_ns);
         e.seq = UINT32_MAX;
+        --in_flight_;
     } else {
         ++stats_.payloads_late;  // given up before it came back
     }
@@ -439,6 +471,13 @@ void ClientPool::on_echo(Slot& s, std::span<const uint8_t> p) {
 
 void ClientPool::on_finished(Slot& s, client::Outcome why) {
     if (s.phase == Phase::done) return;
+    // What it still awaited will never come: give its credit back.
+    InFlight* ring = &ring_[size_t{s.index} * config_.window];
+    for (uint32_t k = 0; k < config_.window; ++k)
+        if (ring[k].seq != UINT32_MAX) {
+            ring[k].seq = UINT32_MAX;
+            --in_flight_;
+        }
     if (s.was_connected) {
         ++stats_.ended[static_cast<unsigned>(why)];
         --connected_now_;

@@ -1,15 +1,13 @@
-// Thousands of protocol clients on one thread over one socket-port queue: the load
-// generator's engine (tools/pomelo-client) and the end-to-end tests' client side.
+// Thousands of protocol clients on one thread over one queue of any port (drivers/port.hpp):
+// the load generator's engine (tools/pomelo-client) and the end-to-end tests' client side.
 //
 // Source endpoints. A server tells its connections apart by source address, so every client
-// needs its own (IP, port). The pool does not multiplex clients over one socket: client i
-// owns the port's local address `first_local + i` (one UDP socket each, see
-// drivers/socket_port.hpp), sends from it (SocketPort::tx_burst_indexed) and is found on
-// receive by the socket a datagram arrived on (SocketPort::rx_burst_indexed). A few thousand
-// sockets per process are fine (raise RLIMIT_NOFILE); the socket port polls them through
-// epoll. The ethdev path for the generator (one port with many source ports, demultiplexed
-// by destination port) comes with the load-generator work; the Port interface change it
-// needs is the local-index out-array of rx_burst / in-array of tx_burst these calls provide.
+// needs its own (IP, port): client i owns the port's local address `first_local + i`, sends
+// from it (tx_burst's local_index) and is found on receive by the local address a datagram
+// was addressed to (rx_burst's local_index). Over the socket port that is one UDP socket per
+// client (a few thousand per process are fine: raise RLIMIT_NOFILE; the port polls them
+// through epoll); over an ethdev port it is one endpoint among thousands on the same
+// device, found by a keyed hash of the destination (drivers/l2l3.hpp LocalView).
 //
 // What each client does: connect with a token from config.token (minted at connect time),
 // send `payloads` payloads of `payload_size` bytes with at most `window` unanswered (paced at
@@ -31,7 +29,7 @@
 #include <span>
 #include <vector>
 
-#include "drivers/socket_port.hpp"
+#include "drivers/port.hpp"
 #include "engine/clock.hpp"
 #include "protocol/batch_outbox.hpp"
 #include "protocol/client/client.hpp"
@@ -52,6 +50,10 @@ struct ClientPoolConfig {
     uint32_t payload_size = 64;  // kPayloadHeader..wire::kMaxPayloadSize
     uint64_t rate_pps = 0;       // per client; 0 = as fast as the window allows
     uint32_t window = 32;        // unanswered payloads per client
+    // Unanswered payloads of all clients together; 0 = no limit. A device ring holds only so
+    // many datagrams: beyond it they are dropped, not queued like in a socket buffer. Clients
+    // held back wait their turn in a FIFO.
+    uint32_t max_in_flight = 0;
     uint64_t echo_timeout_ns = 2 * kSecond;  // an echo not back by then is given up (lost)
     uint64_t connect_spacing_ns = 0;         // between successive clients' connects; 0 = all at once
     bool disconnect_when_done = true;
@@ -99,6 +101,7 @@ struct ClientPoolStats {
     uint64_t payloads_given_up = 0;    // not back within echo_timeout (counted lost unless late)
     uint64_t payloads_late = 0;        // came back after being given up
     uint64_t send_blocked = 0;         // client.send refused (no mbuf), retried
+    uint64_t in_flight_waits = 0;      // a client held back by max_in_flight
     uint64_t stray_datagrams = 0;      // arrived on a local address that is no client's
     uint64_t seal_failures = 0;
 
@@ -131,7 +134,7 @@ public:
 
     // Throws std::invalid_argument if the config does not fit the port (too few local
     // addresses, payload size out of range, no token source, window 0).
-    ClientPool(const ClientPoolConfig& config, drivers::SocketPort& port, uint16_t queue, rte_mempool* pool,
+    ClientPool(const ClientPoolConfig& config, drivers::Port& port, uint16_t queue, rte_mempool* pool,
                crypto::BurstAead& aead);
     ~ClientPool();
     ClientPool(const ClientPool&) = delete;
@@ -153,6 +156,7 @@ public:
     const ClientPoolStats& stats() const { return stats_; }
     const ClientPoolConfig& config() const { return config_; }
     uint32_t connected_now() const { return connected_now_; }
+    uint32_t in_flight() const { return in_flight_; }  // payloads neither echoed nor given up
     const client::Client& client(uint32_t index) const;
     Now now() const;  // the pool's clock: TSC ns and wall-clock ms
 
@@ -174,9 +178,11 @@ private:
     void on_connected(Slot& s);
     void on_echo(Slot& s, std::span<const uint8_t> payload);
     void on_finished(Slot& s, client::Outcome why);
+    bool may_send(Slot& s);
+    void grant_credit();
 
     ClientPoolConfig config_;
-    drivers::SocketPort& port_;
+    drivers::Port& port_;
     uint16_t queue_;
     uint64_t send_interval_ns_ = 0;
 
@@ -190,6 +196,10 @@ private:
     };
     std::vector<InFlight> ring_;     // `window` entries per client
     std::vector<uint64_t> echoed_;   // one bit per payload per client
+    uint32_t in_flight_ = 0;         // payloads sent, neither echoed nor given up
+    std::vector<uint32_t> waiters_;  // FIFO of clients held back by max_in_flight (ring)
+    size_t waiter_head_ = 0, waiter_count_ = 0;
+    bool granting_ = false;          // grant_credit() is servicing the FIFO's head
     uint32_t bitmap_words_ = 0;      // per client
 
     std::vector<rte_mbuf*> rx_pkts_;

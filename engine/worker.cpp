@@ -77,7 +77,7 @@ uint16_t Worker::owner_of(const wire::Address& a) const {
 
 void Worker::transmit(rte_mbuf** pkts, wire::Address* to, uint16_t n) {
     if (io_queue_ >= 0) {
-        shared_.port->tx_burst(static_cast<uint16_t>(io_queue_), pkts, to, n);
+        shared_.port->tx_burst(static_cast<uint16_t>(io_queue_), pkts, to, nullptr, n);
         return;
     }
     for (uint16_t i = 0; i < n; ++i) meta(pkts[i]).address = to[i];
@@ -136,7 +136,7 @@ void Worker::poll_device() {
     const uint16_t q = static_cast<uint16_t>(io_queue_);
     rte_mbuf* pkts[kMaxBurst];
     wire::Address from[kMaxBurst];
-    const uint16_t n = shared_.port->rx_burst(q, pkts, from, burst);
+    const uint16_t n = shared_.port->rx_burst(q, pkts, from, nullptr, burst);
     if (n) {
         if (!distribute_) {
             receive_pass(pkts, from, n);
@@ -167,7 +167,7 @@ void Worker::poll_device() {
     const unsigned m = rte_ring_sc_dequeue_burst(rings_.tx, reinterpret_cast<void**>(out), burst, nullptr);
     if (m) {
         for (unsigned i = 0; i < m; ++i) to[i] = meta(out[i]).address;
-        shared_.port->tx_burst(q, out, to, static_cast<uint16_t>(m));
+        shared_.port->tx_burst(q, out, to, nullptr, static_cast<uint16_t>(m));
     }
 }
 

@@ -10,7 +10,7 @@ PACKAGES=(
   libdpdk-dev dpdk                           # DPDK 22.11 (headers, PMDs, dpdk-telemetry.py)
   libsodium-dev libipsec-mb-dev              # crypto
   libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev
-  iproute2                                   # network namespaces for the veth tests
+  iproute2 ethtool                           # network namespaces and veth offloads for the veth tests
 )
 
 missing=()

@@ -3,15 +3,18 @@
 //   pomelo-client [EAL args] -- --server ADDR --key FILE --protocol-id ID [options]
 //
 // It plays the web backend too: it mints each client's connect token with the server's
-// private key. Every client gets its own UDP socket (its own source address: the server tells
-// connections apart by it), connects, sends its payloads, checks every echo byte for byte,
-// and disconnects gracefully. See engine/client_pool.hpp.
+// private key. Every client gets its own source endpoint (the server tells connections apart
+// by it): a UDP socket of its own (--driver socket), or an IP:port of its own on a DPDK port
+// (--driver ethdev, e.g. net_memif to a pomelo-server). It connects, sends its payloads,
+// checks every echo byte for byte, and disconnects gracefully. See engine/client_pool.hpp.
 //
 // Exit status: 0 every client connected, every payload came back identical and every
 // disconnect completed; 1 anything else (including runtime failures); 2 bad arguments.
 // Every error is one stderr line.
 #include <fcntl.h>
 #include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_ether.h>
 #include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -37,6 +40,7 @@
 #include <nlohmann/json.hpp>
 
 #include "drivers/eal.hpp"
+#include "drivers/ethdev_port.hpp"
 #include "drivers/socket_port.hpp"
 #include "engine/client_pool.hpp"
 #include "protocol/crypto/aead.hpp"
@@ -66,6 +70,18 @@ constexpr uint64_t kMaxTotalPayloads = uint64_t{1} << 30;
 // After a stop (SIGINT, --duration), how long draining the echoes in flight (at most the
 // pool's echo timeout) and the graceful disconnects (1 s) may take.
 constexpr uint64_t kStopGraceNs = 4 * kSecond;
+// --driver ethdev: local ports per IP (base_port + i), and how long the link may take to come
+// up (a memif client waits for its server).
+constexpr uint32_t kPortsPerIp = 16384;
+constexpr uint64_t kLinkWaitNs = 10 * kSecond;
+// --driver ethdev: default --in-flight. A device ring (memif: 1024 slots each way by default)
+// holds far fewer datagrams than 32 per client for thousands of clients, and must leave room
+// for the clients' pings and the server's (10 Hz each way per client): what does not fit is
+// dropped, not queued as in a socket buffer.
+constexpr uint32_t kEthdevInFlight = 256;
+// --driver socket: default --in-flight. The server's socket receive buffer (4 MiB) holds a few
+// thousand small datagrams; 1000 clients x 32 overflow it.
+constexpr uint32_t kSocketInFlight = 2048;
 
 struct Failure {
     int status;
@@ -99,7 +115,8 @@ constexpr const char* kHelp = R"(usage: pomelo-client [EAL args] -- --server ADD
 Connect N clients to a Pomelo 1.03 server running an echo application, send each client's
 payloads, verify every echo byte for byte, disconnect gracefully and print a summary. The
 tool mints the connect tokens itself with the server's private key (it plays the backend).
-Each client has its own UDP socket, bound to --bind with ports from --base-port.
+Every client has a source endpoint of its own: a UDP socket bound to --bind:--base-port+i
+(--driver socket), or the endpoint --bind:--base-port+i on a DPDK port (--driver ethdev).
 
 required:
       --server ADDR          the server, a.b.c.d:port or [v6]:port
@@ -107,14 +124,25 @@ required:
       --protocol-id ID       64-bit application id, decimal or 0x-hex
 
 options:
+      --driver NAME          socket (kernel UDP, default) or ethdev (a DPDK port given to EAL)
       --clients N            clients (default 1)
-      --bind IP              local IP of the clients' sockets (default 127.0.0.1, or ::1
-                             for an IPv6 server)
-      --base-port P          client i binds port P+i; 0 = ephemeral ports (default 50000)
+      --bind IP              the clients' (first) local IP. socket: default 127.0.0.1, or ::1
+                             for an IPv6 server. ethdev: required; client i gets
+                             IP+(i / P):base-port+(i % P), P = min(16384, 65536 - base-port)
+                             ports per IP, the next IPs (IPv4 +1, IPv6 +1 in the low 32 bits)
+                             for more clients than that
+      --base-port P          client i binds port P+i; 0 = ephemeral ports, socket only
+                             (default 50000)
+      --device NAME          ethdev: DPDK device name or port id (default: the first port)
+      --gateway-mac MAC      ethdev: the MAC every datagram is sent to (the server's, or the
+                             router's): the client does not resolve addresses. Required.
       --payloads K           payloads per client (default 100)
       --size BYTES           payload size, 8..1200 (default 64)
       --rate PPS             payloads per second per client; 0 = as fast as the window of
                              32 unanswered payloads allows (default 0)
+      --in-flight N          unanswered payloads of all clients together; 0 = no limit
+                             (default 2048 for socket: a server's socket buffer holds a few
+                             thousand; 256 for ethdev: a device ring is all the buffering)
       --timeout S            connect token timeout in seconds; negative = none (default 10)
       --duration S           stop (gracefully) after this many seconds (default 30)
       --client-id-base N     client i gets client id N+i (default 1)
@@ -125,7 +153,32 @@ options:
 
 EAL args default to: --no-huge --no-pci -m 256 --file-prefix pomelo-client-<pid> --log-level error
 and then the tool is not pinned to an lcore (the OS places it); give -l CPU to pin it, away
-from the server's CPU.
+from the server's CPU. --driver ethdev needs EAL args naming a device (--vdev ...).
+
+Against pomelo-server over net_memif (shared memory, two processes on one host):
+
+  pomelo-server --no-huge --no-pci -m 256 --file-prefix srv -l 0-1 \
+      --vdev net_memif0,role=server,socket=/tmp/pomelo-memif.sock,mac=02:00:00:00:00:01 \
+      -- --bind 198.18.0.1:40000 --protocol-id 0x1 --key key
+  pomelo-client --no-huge --no-pci -m 256 --file-prefix cli -l 0 \
+      --vdev net_memif0,role=client,socket=/tmp/pomelo-memif.sock,mac=02:00:00:00:00:02 \
+      -- --driver ethdev --gateway-mac 02:00:00:00:00:01 --server 198.18.0.1:40000 \
+      --bind 198.18.1.1 --key key --protocol-id 0x1 --clients 100 --payloads 100
+
+  memif devargs (DPDK 22.11): role=server|client (default client); socket=NAME, the control
+  socket (default /tmp/memif.sock), an abstract socket name unless socket-abstract=no (no file
+  then); id=N to tell apart several interfaces on one socket (default 0); mac=MAC, the
+  port's MAC (give the server's to the client as --gateway-mac); rsize=LOG2 ring size, 1..14
+  (default 10: 1024 slots each way; the client's value is the one used); bsize=buffer bytes
+  (default 2048); secret=STRING, to be matched by the peer; zero-copy=yes (client only, needs
+  EAL --single-file-segments; works with --no-huge). Start the server first (it listens);
+  the client waits up to 10 s for the link to come up.
+
+  With hundreds of clients or more give the client's memif rsize=12 (or more): the ring is all
+  the buffering there is, and when either process stalls for a few ms (a shared CPU) the
+  payloads in flight and both sides' pings (10 Hz per client each way) overflow 1024 slots:
+  lost echoes, exit status 1. IPv6 works the same way (e.g. --bind [fd00:198:18::1]:40000 on
+  the server, --bind fd00:198:18::1:1 here).
 
 SIGINT or SIGTERM stops gracefully (clients stop sending, wait up to 2 s for the echoes in
 flight, then disconnect) and prints the summary; a second one exits at once.
@@ -138,6 +191,10 @@ disconnect completed; 1 otherwise; 2 bad arguments.
 // Arguments
 
 struct Options {
+    bool ethdev = false;
+    std::string device;
+    std::optional<rte_ether_addr> gateway;
+    std::optional<uint32_t> in_flight;
     wire::Address server;
     std::string key_file;
     uint64_t protocol_id = 0;
@@ -195,10 +252,26 @@ std::optional<wire::Address> parse_ip(std::string_view s) {
     return wire::Address::parse(text);
 }
 
+// `a` with k added to its IP (IPv4 as a 32-bit number, IPv6 in its low 32 bits); nullopt
+// when that runs past the end.
+std::optional<wire::Address> ip_plus(wire::Address a, uint32_t k) {
+    const size_t at = a.type == wire::AddressType::ipv4 ? 0 : 12;
+    uint32_t v = 0;
+    for (size_t b = 0; b < 4; ++b) v = v << 8 | a.ip[at + b];
+    if (v > UINT32_MAX - k) return std::nullopt;
+    v += k;
+    for (size_t b = 0; b < 4; ++b) a.ip[at + b] = static_cast<uint8_t>(v >> (8 * (3 - b)));
+    return a;
+}
+
+// --driver ethdev: ports per local IP.
+uint32_t ports_per_ip(uint32_t base_port) { return std::min<uint32_t>(kPortsPerIp, 65536 - base_port); }
+
 Options parse_options(std::span<char* const> argv) {
-    static constexpr std::array<std::string_view, 13> kValued = {
-        "--server", "--key",  "--protocol-id", "--clients",  "--bind",  "--base-port",     "--payloads",
-        "--size",   "--rate", "--timeout",     "--duration", "--suite", "--client-id-base"};
+    static constexpr std::array<std::string_view, 17> kValued = {
+        "--server",   "--key",      "--protocol-id", "--clients", "--bind",        "--base-port",
+        "--payloads", "--size",     "--rate",        "--timeout", "--duration",    "--suite",
+        "--client-id-base", "--driver", "--device", "--gateway-mac", "--in-flight"};
     Options o;
     std::vector<std::string_view> seen;
     bool have_server = false, have_key = false, have_protocol = false;
@@ -226,7 +299,21 @@ Options parse_options(std::span<char* const> argv) {
             value = argv[++i];
         }
         const std::string_view v = *value;
-        if (name == "--server") {
+        if (name == "--driver") {
+            if (v != "socket" && v != "ethdev") usage_error("--driver: " + quote(v) + " is not a driver (want socket or ethdev)");
+            o.ethdev = v == "ethdev";
+        } else if (name == "--device") {
+            if (v.empty()) usage_error("--device: empty name");
+            o.device = std::string(v);
+        } else if (name == "--gateway-mac") {
+            rte_ether_addr mac;
+            if (rte_ether_unformat_addr(std::string(v).c_str(), &mac) != 0 || !rte_is_unicast_ether_addr(&mac) ||
+                rte_is_zero_ether_addr(&mac))
+                usage_error("--gateway-mac: " + quote(v) + " is not a unicast MAC address (want aa:bb:cc:dd:ee:ff)");
+            o.gateway = mac;
+        } else if (name == "--in-flight") {
+            o.in_flight = static_cast<uint32_t>(number(name, v, 0, 1u << 30));
+        } else if (name == "--server") {
             const auto a = wire::Address::parse(v);
             if (!a || a->type == wire::AddressType::none)
                 usage_error("--server: " + quote(v) + " is not an address (want a.b.c.d:port or [v6]:port)");
@@ -278,13 +365,27 @@ Options parse_options(std::span<char* const> argv) {
     if (!have_server) usage_error("--server is required (try '" + std::string(kProg) + " --help')");
     if (!have_key) usage_error("--key is required (try '" + std::string(kProg) + " --help')");
     if (!have_protocol) usage_error("--protocol-id is required (try '" + std::string(kProg) + " --help')");
+    if (o.ethdev) {
+        if (!o.bind) usage_error("--bind: required with --driver ethdev (the clients' first local IP)");
+        if (!o.gateway)
+            usage_error("--gateway-mac: required with --driver ethdev (the client does not resolve addresses: "
+                        "give the server's MAC, e.g. the mac= of its memif)");
+        if (o.base_port == 0) usage_error("--base-port: 0 (ephemeral ports) is for --driver socket only");
+    } else {
+        for (const char* opt : {"--device", "--gateway-mac"})
+            if (std::find(seen.begin(), seen.end(), opt) != seen.end())
+                usage_error(std::string(opt) + ": only with --driver ethdev");
+        if (o.base_port != 0 && o.base_port + o.clients - 1 > 65535)
+            usage_error("--base-port: " + std::to_string(o.base_port) + " + " + std::to_string(o.clients) +
+                        " clients runs past port 65535");
+    }
     if (!o.bind) o.bind = parse_ip(o.server.type == wire::AddressType::ipv6 ? "::1" : "127.0.0.1");
     if (o.bind->type != o.server.type)
         usage_error("--bind: " + quote(o.bind_text) + " is not of the server's family (" +
                     (o.server.type == wire::AddressType::ipv6 ? "IPv6" : "IPv4") + ")");
-    if (o.base_port != 0 && o.base_port + o.clients - 1 > 65535)
-        usage_error("--base-port: " + std::to_string(o.base_port) + " + " + std::to_string(o.clients) +
-                    " clients runs past port 65535");
+    if (o.ethdev && !ip_plus(*o.bind, (o.clients - 1) / ports_per_ip(o.base_port)))
+        usage_error("--bind: " + quote(o.bind_text) + " + " + std::to_string(o.clients) +
+                    " clients runs past the last address");
     if (o.client_id_base > std::numeric_limits<int64_t>::max() - static_cast<int64_t>(o.clients))
         usage_error("--client-id-base: client ids would overflow");
     if (uint64_t{o.payloads} * o.clients > kMaxTotalPayloads)
@@ -416,10 +517,13 @@ void print_summary(const Options& o, const engine::ClientPoolStats& s, const dri
                             {"p99", s.echo_rtt.quantile(0.99)},
                             {"max", s.echo_rtt.max()}};
         j["ping_rtt_mean_ns"] = s.ping_rtt_mean_ns();
-        j["socket"] = {{"rx_datagrams", port.rx_datagrams},
-                       {"rx_truncated", port.rx_truncated},
-                       {"tx_datagrams", port.tx_datagrams},
-                       {"tx_dropped", port.tx_dropped}};
+        j["port"] = {{"driver", o.ethdev ? "ethdev" : "socket"},
+                     {"rx_datagrams", port.rx_datagrams},
+                     {"rx_truncated", port.rx_truncated},
+                     {"rx_not_ours", port.rx_not_ours},
+                     {"rx_malformed", port.rx_malformed},
+                     {"tx_datagrams", port.tx_datagrams},
+                     {"tx_dropped", port.tx_dropped}};
         j["elapsed_ns"] = elapsed_ns;
         j["stopped"] = stop_reason.empty() ? nlohmann::json(nullptr) : nlohmann::json(stop_reason);
         j["ok"] = ok;
@@ -443,12 +547,81 @@ void print_summary(const Options& o, const engine::ClientPoolStats& s, const dri
     std::printf("RTT:        echo mean %s (p50 %s, p99 %s), ping mean %s\n", duration_text(s.echo_rtt.mean()).c_str(),
                 duration_text(s.echo_rtt.quantile(0.5)).c_str(), duration_text(s.echo_rtt.quantile(0.99)).c_str(),
                 duration_text(s.ping_rtt_mean_ns()).c_str());
-    if (port.tx_dropped || port.rx_truncated)
-        std::printf("socket:     %" PRIu64 " sends dropped, %" PRIu64 " datagrams truncated\n", port.tx_dropped,
-                    port.rx_truncated);
+    if (port.tx_dropped || port.rx_truncated || port.rx_malformed)
+        std::printf("port:       %" PRIu64 " sends dropped, %" PRIu64 " datagrams truncated, %" PRIu64
+                    " malformed\n",
+                    port.tx_dropped, port.rx_truncated, port.rx_malformed);
     std::printf("result:     %s after %s%s\n", ok ? "OK" : "FAILED", duration_text(elapsed_ns).c_str(),
                 stop_reason.empty() ? "" : (" (" + stop_reason + ")").c_str());
     std::fflush(stdout);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ports
+
+std::unique_ptr<drivers::Port> open_sockets(const Options& o, rte_mempool* mbufs) {
+    drivers::SocketConfig sc;
+    sc.pool = mbufs;
+    sc.local.reserve(o.clients);
+    for (uint32_t i = 0; i < o.clients; ++i) {
+        wire::Address a = *o.bind;
+        a.port = o.base_port ? static_cast<uint16_t>(o.base_port + i) : 0;
+        sc.local.push_back(a);
+    }
+    // 64 MiB of socket buffer in all, 256 KiB..4 MiB per socket.
+    sc.rcvbuf = sc.sndbuf = static_cast<int>(std::clamp<uint64_t>((64u << 20) / o.clients, 256u << 10, 4u << 20));
+    std::string error;
+    auto port = drivers::open_socket_port(sc, error);
+    if (!port) runtime_error(error);
+    return port;
+}
+
+std::unique_ptr<drivers::Port> open_ethdev(const Options& o, rte_mempool* mbufs) {
+    if (rte_eth_dev_count_avail() == 0)
+        runtime_error("--driver ethdev: no DPDK port (give EAL a device before '--', e.g. --vdev "
+                      "net_memif0,role=client,socket=/tmp/pomelo-memif.sock; see --help)");
+    drivers::EthdevConfig c;
+    if (o.device.empty()) {
+        uint16_t first = 0;
+        RTE_ETH_FOREACH_DEV(first) break;
+        char name[RTE_ETH_NAME_MAX_LEN] = {};
+        c.device = rte_eth_dev_get_name_by_port(first, name) == 0 ? name : std::to_string(first);
+    } else {
+        c.device = o.device;
+    }
+    const uint32_t per_ip = ports_per_ip(o.base_port);
+    c.local.reserve(o.clients);
+    for (uint32_t i = 0; i < o.clients; ++i) {
+        wire::Address a = *ip_plus(*o.bind, i / per_ip);  // checked by parse_options
+        a.port = static_cast<uint16_t>(o.base_port + i % per_ip);
+        c.local.push_back(a);
+    }
+    c.pool = mbufs;
+    c.gateway = o.gateway;
+    c.queues = 1;
+    c.neighbours = 1024;  // the server (and whatever else talks to us)
+    std::string error;
+    auto port = drivers::open_ethdev_port(c, error);
+    if (!port) {
+        if (c.device.starts_with("net_memif")) error += " (a memif client needs its server: start pomelo-server first)";
+        runtime_error(error);
+    }
+
+    // A memif client connects to its server after the start: wait for the link (sending
+    // earlier would only lose the first handshakes).
+    const uint16_t id = static_cast<drivers::EthdevPort&>(*port).port_id();
+    engine::TscClock clock;
+    const uint64_t deadline = clock.now().ns + kLinkWaitNs;
+    for (;;) {
+        rte_eth_link link{};
+        if (rte_eth_link_get_nowait(id, &link) == 0 && link.link_status == RTE_ETH_LINK_UP) break;
+        if (g_signals.load(std::memory_order_relaxed)) runtime_error("interrupted while waiting for the link");
+        if (clock.now().ns > deadline)
+            runtime_error("ethdev port '" + port->name() + "': link still down after " +
+                          std::to_string(kLinkWaitNs / kSecond) + " s (is the server up? a memif client needs its server)");
+        ::usleep(1000);
+    }
+    return port;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -476,7 +649,7 @@ int run(int argc, char** argv) {
     const Options o = parse_options(tool_args);
     if (!crypto::init()) runtime_error("cannot initialise libsodium (no entropy source?)");
     const crypto::Key key = load_key(o.key_file);
-    raise_fd_limit(o.clients);
+    if (!o.ethdev) raise_fd_limit(o.clients);
 
     std::vector<std::string> eal = {argv[0]};
     if (eal_args.empty()) {
@@ -508,21 +681,20 @@ int run(int argc, char** argv) {
         }
     } eal_guard{eal_args.empty() ? std::string(rte_eal_get_runtime_dir()) : std::string()};
 
-    rte_mempool* mbufs = drivers::make_mbuf_pool("pomelo-client", 8191, error);
+    // ethdev: the receive descriptors hold mbufs of their own.
+    rte_mempool* mbufs = drivers::make_mbuf_pool("pomelo-client", o.ethdev ? 16383 : 8191, error);
     if (!mbufs) runtime_error(error);
 
-    drivers::SocketConfig sc;
-    sc.pool = mbufs;
-    sc.local.reserve(o.clients);
-    for (uint32_t i = 0; i < o.clients; ++i) {
-        wire::Address a = *o.bind;
-        a.port = o.base_port ? static_cast<uint16_t>(o.base_port + i) : 0;
-        sc.local.push_back(a);
-    }
-    // 64 MiB of socket buffer in all, 256 KiB..4 MiB per socket.
-    sc.rcvbuf = sc.sndbuf = static_cast<int>(std::clamp<uint64_t>((64u << 20) / o.clients, 256u << 10, 4u << 20));
-    auto port = drivers::open_socket_port(sc, error);
-    if (!port) runtime_error(error);
+    struct sigaction sa{};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGINT, &sa, nullptr);
+    ::sigaction(SIGTERM, &sa, nullptr);
+
+    // Destroyed in reverse order: the pool (which flushes what it queued), then the port
+    // (an ethdev port is stopped, then closed: a memif client leaves its server cleanly), then
+    // EAL.
+    std::unique_ptr<drivers::Port> port = o.ethdev ? open_ethdev(o, mbufs) : open_sockets(o, mbufs);
 
     auto aead = crypto::make_best_burst();
     engine::ClientPoolConfig pc;
@@ -531,6 +703,7 @@ int run(int argc, char** argv) {
     pc.payload_size = o.size;
     pc.rate_pps = o.rate;
     pc.window = 32;
+    pc.max_in_flight = o.in_flight.value_or(o.ethdev ? kEthdevInFlight : kSocketInFlight);
     pc.token = [&](uint32_t index, uint64_t unix_ms, std::span<uint8_t, wire::kConnectTokenSize> out) {
         wire::TokenSpec spec;
         spec.suite = o.suite;
@@ -546,12 +719,6 @@ int run(int argc, char** argv) {
         return wire::mint_connect_token(spec, key, out) == wire::WireError::ok;
     };
     engine::ClientPool pool(pc, *port, 0, mbufs, *aead);
-
-    struct sigaction sa{};
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    ::sigaction(SIGINT, &sa, nullptr);
-    ::sigaction(SIGTERM, &sa, nullptr);
 
     const auto duration_ns = static_cast<uint64_t>(o.duration * 1e9);
     const Now start = pool.now();

@@ -143,6 +143,7 @@ void apply_options(Options& o, const std::vector<std::string>& args) {
 Options parse(const std::vector<std::string>& args) {
     Options o;
     o.engine.app = engine::application_by_name("echo");
+    o.engine.server.max_clients = 1024;  // the documented default (server::Config's own is 256)
     apply_options(o, args);
     if (o.bind.empty()) cli::bad_argument("--bind", "missing: give at least one address to serve");
     if (!o.have_protocol_id) cli::bad_argument("--protocol-id", "missing");

@@ -135,7 +135,7 @@ protected:
     static std::vector<Datagram> receive(Port& p, uint16_t queue = 0) {
         rte_mbuf* pkts[64];
         wire::Address from[64];
-        const uint16_t n = p.rx_burst(queue, pkts, from, 64);
+        const uint16_t n = p.rx_burst(queue, pkts, from, nullptr, 64);
         std::vector<Datagram> out;
         for (uint16_t i = 0; i < n; ++i) {
             out.push_back({bytes_of(pkts[i]), from[i]});
@@ -145,7 +145,7 @@ protected:
     }
     static uint16_t send(Port& p, const Bytes& payload, const wire::Address& to, uint16_t queue = 0) {
         rte_mbuf* m = payload_mbuf(payload);
-        return p.tx_burst(queue, &m, &to, 1);
+        return p.tx_burst(queue, &m, &to, nullptr, 1);
     }
 
     std::unique_ptr<RingCable> cable_;
@@ -171,10 +171,10 @@ TEST_P(RoundTrip, PayloadCrossesByteIdenticalWithTheRightSource) {
     ASSERT_EQ(send(*client, request, server_addr), 1);
     rte_mbuf* pkts[8];
     wire::Address from[8];
-    ASSERT_EQ(server->rx_burst(0, pkts, from, 8), 1);
+    ASSERT_EQ(server->rx_burst(0, pkts, from, nullptr, 8), 1);
     EXPECT_EQ(bytes_of(pkts[0]), request);
     EXPECT_EQ(from[0], client_addr);
-    ASSERT_EQ(server->tx_burst(0, pkts, from, 1), 1);  // echo the very mbuf back
+    ASSERT_EQ(server->tx_burst(0, pkts, from, nullptr, 1), 1);  // echo the very mbuf back
 
     const std::vector<Datagram> back = receive(*client);
     ASSERT_EQ(back.size(), 1u);
@@ -207,12 +207,12 @@ TEST_F(EthdevPortTest, ABurstOfDatagramsKeepsOrderAndSources) {
     }
     rte_mbuf* pkts[64];
     wire::Address from[64];
-    ASSERT_EQ(server->rx_burst(0, pkts, from, 64), 40);
+    ASSERT_EQ(server->rx_burst(0, pkts, from, nullptr, 64), 40);
     for (uint8_t i = 0; i < 40; ++i) {
         EXPECT_EQ(bytes_of(pkts[i]), pattern(20 + i, i));
         EXPECT_EQ(from[i], v4(198, 18, 1, i, static_cast<uint16_t>(6000 + i)));
     }
-    ASSERT_EQ(server->tx_burst(0, pkts, from, 40), 40);
+    ASSERT_EQ(server->tx_burst(0, pkts, from, nullptr, 40), 40);
     const std::vector<Bytes> out = cable_->sent_by_server();
     ASSERT_EQ(out.size(), 40u);
     for (uint8_t i = 0; i < 40; ++i) {
@@ -335,7 +335,7 @@ TEST_F(EthdevPortTest, RepliesGoToTheLearnedMacOthersToTheGateway) {
 
     const wire::Address to[2] = {kClient4, v4(198, 18, 0, 99, 5000)};
     rte_mbuf* pkts[2] = {payload_mbuf(pattern(5, 5)), payload_mbuf(pattern(6, 6))};
-    ASSERT_EQ(server->tx_burst(0, pkts, to, 2), 2);
+    ASSERT_EQ(server->tx_burst(0, pkts, to, nullptr, 2), 2);
     const std::vector<Bytes> out = cable_->sent_by_server();
     ASSERT_EQ(out.size(), 2u);
     EXPECT_TRUE(std::equal(out[0].begin(), out[0].begin() + 6, kOtherMac.addr_bytes));
@@ -350,7 +350,7 @@ TEST_F(EthdevPortTest, NoNeighbourAndNoGatewayDropsAndCounts) {
     ASSERT_NE(server, nullptr);
     const wire::Address to[3] = {kClient4, kClient6, v4(198, 18, 0, 5, 1)};
     rte_mbuf* pkts[3] = {payload_mbuf(pattern(5, 5)), payload_mbuf(pattern(5, 6)), payload_mbuf(pattern(5, 7))};
-    EXPECT_EQ(server->tx_burst(0, pkts, to, 3), 0);
+    EXPECT_EQ(server->tx_burst(0, pkts, to, nullptr, 3), 0);
     EXPECT_EQ(server->stats(0).tx_dropped, 3u);
     EXPECT_EQ(server->stats(0).tx_datagrams, 0u);
     EXPECT_TRUE(cable_->sent_by_server().empty());
@@ -442,9 +442,9 @@ TEST_F(EthdevPortTest, EachQueueHasItsOwnTrafficAndCounters) {
     cable_->inject(arp_request(kOtherMac, kClient4, kServer4), 1);
     rte_mbuf* pkts[4];
     wire::Address from[4];
-    EXPECT_EQ(server->rx_burst(0, pkts, from, 4), 0);
-    ASSERT_EQ(server->rx_burst(1, pkts, from, 4), 1);
-    ASSERT_EQ(server->tx_burst(1, pkts, from, 1), 1);
+    EXPECT_EQ(server->rx_burst(0, pkts, from, nullptr, 4), 0);
+    ASSERT_EQ(server->rx_burst(1, pkts, from, nullptr, 4), 1);
+    ASSERT_EQ(server->tx_burst(1, pkts, from, nullptr, 1), 1);
     EXPECT_TRUE(cable_->sent_by_server(0).empty());
     EXPECT_EQ(cable_->sent_by_server(1).size(), 2u);  // the ARP reply and the echo
     EXPECT_EQ(server->stats(1).rx_datagrams, 1u);
@@ -455,6 +455,176 @@ TEST_F(EthdevPortTest, EachQueueHasItsOwnTrafficAndCounters) {
     EXPECT_EQ(send(*server, pattern(3, 1), kClient4, 0), 0);
     EXPECT_EQ(server->stats(0).tx_dropped, 1u);
     EXPECT_EQ(server->total_stats().rx_datagrams, 1u);
+}
+
+// --- many local endpoints (a load generator's port) ---
+
+// 2000 endpoints: IPv4 198.18.2.1-8 and IPv6 2001:db8::11-12, ports 50000 + i. Datagrams
+// reach the caller tagged with the endpoint they were addressed to, go out from the endpoint
+// the caller names, and ARP / ND are answered for every one of the IPs.
+class ManyEndpoints : public EthdevPortTest {
+protected:
+    static constexpr uint16_t kEndpoints = 2000;
+    static wire::Address endpoint(uint16_t i) {
+        const auto port = static_cast<uint16_t>(50000 + i);
+        return i % 10 == 9 ? v6(static_cast<uint8_t>(0x11 + i / 10 % 2), port)
+                           : v4(198, 18, 2, static_cast<uint8_t>(1 + i % 8), port);
+    }
+    void SetUp() override {
+        EthdevPortTest::SetUp();
+        std::vector<wire::Address> local;
+        for (uint16_t i = 0; i < kEndpoints; ++i) local.push_back(endpoint(i));
+        EthdevConfig c = config(cable_->server, local);
+        c.gateway = kGatewayMac;
+        port_ = open(c);
+        ASSERT_NE(port_, nullptr);
+        ASSERT_EQ(port_->local_addresses().size(), kEndpoints);
+    }
+    void TearDown() override {
+        port_.reset();
+        EthdevPortTest::TearDown();
+    }
+    // An order that visits every endpoint once, far from sequential.
+    static uint16_t scrambled(uint16_t k) { return static_cast<uint16_t>((k * 7919u) % kEndpoints); }
+
+    std::unique_ptr<Port> port_;
+};
+
+TEST_F(ManyEndpoints, ReceiveTellsWhichEndpointEachDatagramWasFor) {
+    const rte_ether_addr mac = mac_of(*port_);
+    std::vector<uint16_t> want;  // endpoint index per injected datagram, in order
+    size_t seen = 0;
+    rte_mbuf* pkts[64];
+    wire::Address from[64];
+    uint16_t local[64];
+    for (uint16_t k = 0; k < kEndpoints; ++k) {
+        const uint16_t i = scrambled(k);
+        const wire::Address peer = endpoint(i).type == wire::AddressType::ipv4 ? kClient4 : kClient6;
+        Bytes payload = pattern(12, static_cast<uint8_t>(k));
+        put_be16(payload, 0, i);
+        cable_->inject(udp_frame(kOtherMac, mac, peer, endpoint(i), payload));
+        want.push_back(i);
+        if (want.size() - seen < 500 && k + 1 < kEndpoints) continue;  // the ring holds 1024
+        while (seen < want.size()) {
+            const uint16_t n = port_->rx_burst(0, pkts, from, local, 64);
+            ASSERT_GT(n, 0);
+            for (uint16_t j = 0; j < n; ++j, ++seen) {
+                const Bytes got = bytes_of(pkts[j]);
+                ASSERT_EQ(local[j], want[seen]);
+                EXPECT_EQ(be16_at(got, 0), want[seen]);
+                EXPECT_EQ(from[j], endpoint(want[seen]).type == wire::AddressType::ipv4 ? kClient4 : kClient6);
+            }
+            rte_pktmbuf_free_bulk(pkts, n);
+        }
+    }
+    EXPECT_EQ(seen, kEndpoints);
+
+    // Next to ours but not ours: another port on one of our IPs, our port on another IP.
+    cable_->inject(udp_frame(kOtherMac, mac, kClient4, v4(198, 18, 2, 1, 49999), pattern(4, 1)));
+    cable_->inject(udp_frame(kOtherMac, mac, kClient4, v4(198, 18, 2, 1, 50000 + kEndpoints), pattern(4, 1)));
+    cable_->inject(udp_frame(kOtherMac, mac, kClient4, v4(198, 18, 2, 9, 50000), pattern(4, 1)));
+    cable_->inject(udp_frame(kOtherMac, mac, kClient6, v6(0x13, 50009), pattern(4, 1)));
+    EXPECT_EQ(port_->rx_burst(0, pkts, from, local, 64), 0);
+    const PortStats& s = port_->stats(0);
+    EXPECT_EQ(s.rx_datagrams, kEndpoints);
+    EXPECT_EQ(s.rx_not_ours, 4u);
+    EXPECT_EQ(s.rx_malformed, 0u);
+}
+
+TEST_F(ManyEndpoints, SendLeavesFromTheNamedEndpoint) {
+    for (uint16_t base = 0; base < kEndpoints; base = static_cast<uint16_t>(base + 250)) {
+        rte_mbuf* pkts[250];
+        wire::Address to[250];
+        uint16_t local[250];
+        for (uint16_t j = 0; j < 250; ++j) {
+            const uint16_t i = scrambled(static_cast<uint16_t>(base + j));
+            pkts[j] = payload_mbuf(pattern(20, static_cast<uint8_t>(j)));
+            to[j] = endpoint(i).type == wire::AddressType::ipv4 ? kClient4 : kClient6;
+            local[j] = i;
+        }
+        ASSERT_EQ(port_->tx_burst(0, pkts, to, local, 250), 250);
+        const std::vector<Bytes> out = cable_->sent_by_server();
+        ASSERT_EQ(out.size(), 250u);
+        for (uint16_t j = 0; j < 250; ++j) {
+            const wire::Address src = endpoint(scrambled(static_cast<uint16_t>(base + j)));
+            const Bytes& f = out[j];
+            EXPECT_TRUE(std::equal(f.begin(), f.begin() + 6, kGatewayMac.addr_bytes));
+            EXPECT_TRUE(l4_checksum_ok(f));
+            if (src.type == wire::AddressType::ipv4) {
+                ASSERT_EQ(be16_at(f, 12), RTE_ETHER_TYPE_IPV4);
+                EXPECT_TRUE(std::equal(f.begin() + kEth + 12, f.begin() + kEth + 16, src.ip.begin()));
+                EXPECT_EQ(be16_at(f, kEth + kIp4), src.port);
+                EXPECT_TRUE(ipv4_header_checksum_ok(f));
+            } else {
+                ASSERT_EQ(be16_at(f, 12), RTE_ETHER_TYPE_IPV6);
+                EXPECT_TRUE(std::equal(f.begin() + kEth + 8, f.begin() + kEth + 24, src.ip.begin()));
+                EXPECT_EQ(be16_at(f, kEth + kIp6), src.port);
+            }
+        }
+    }
+    EXPECT_EQ(port_->stats(0).tx_datagrams, kEndpoints);
+
+    // An endpoint of the other family, an index past the end: dropped, counted, freed.
+    rte_mbuf* bad[3] = {payload_mbuf(pattern(5, 1)), payload_mbuf(pattern(5, 2)), payload_mbuf(pattern(5, 3))};
+    const wire::Address bad_to[3] = {kClient6, kClient4, kClient4};
+    const uint16_t bad_local[3] = {0, 9, kEndpoints};  // 0 is IPv4, 9 IPv6
+    EXPECT_EQ(port_->tx_burst(0, bad, bad_to, bad_local, 3), 0);
+    EXPECT_EQ(port_->stats(0).tx_dropped, 3u);
+    EXPECT_TRUE(cable_->sent_by_server().empty());
+
+    // Without local_index: the first endpoint of the destination's family.
+    ASSERT_EQ(send(*port_, pattern(5, 4), kClient6), 1);
+    const std::vector<Bytes> out = cable_->sent_by_server();
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_TRUE(std::equal(out[0].begin() + kEth + 8, out[0].begin() + kEth + 24, endpoint(9).ip.begin()));
+    EXPECT_EQ(be16_at(out[0], kEth + kIp6), endpoint(9).port);
+}
+
+TEST_F(ManyEndpoints, AnswersAddressResolutionForEachOfItsIps) {
+    for (uint8_t d = 1; d <= 8; ++d) cable_->inject(arp_request(kOtherMac, kClient4, v4(198, 18, 2, d, 0)));
+    cable_->inject(arp_request(kOtherMac, kClient4, v4(198, 18, 2, 9, 0)));  // not ours
+    for (uint8_t h : {0x11, 0x12}) cable_->inject(neighbour_solicit(kOtherMac, kClient6.ip.data(), v6(h, 0)));
+    cable_->inject(neighbour_solicit(kOtherMac, kClient6.ip.data(), v6(0x13, 0)));  // not ours
+    rte_mbuf* pkts[16];
+    wire::Address from[16];
+    EXPECT_EQ(port_->rx_burst(0, pkts, from, nullptr, 16), 0);
+    const std::vector<Bytes> out = cable_->sent_by_server();
+    ASSERT_EQ(out.size(), 10u);
+    for (uint8_t d = 1; d <= 8; ++d) {
+        EXPECT_EQ(be16_at(out[d - 1], kEth + 6), RTE_ARP_OP_REPLY);
+        EXPECT_EQ(out[d - 1][kEth + 17], d);  // sender IP: the one asked for
+    }
+    EXPECT_EQ(out[8][kEth + kIp6], 136);
+    EXPECT_EQ(out[9][kEth + kIp6], 136);
+    EXPECT_EQ(out[9][kEth + kIp6 + 23], 0x12);  // target
+    EXPECT_EQ(port_->stats(0).arp_replies, 8u);
+    EXPECT_EQ(port_->stats(0).nd_adverts, 2u);
+    EXPECT_EQ(port_->stats(0).rx_not_ours, 2u);
+}
+
+TEST_F(EthdevPortTest, ReceiveAndSendWithLocalIndexOnAFewEndpoints) {
+    auto server = open_server();  // kServer4, kServer6: the scan
+    ASSERT_NE(server, nullptr);
+    cable_->inject(udp_frame(kOtherMac, mac_of(*server), kClient6, kServer6, pattern(7, 1)));
+    cable_->inject(udp_frame(kOtherMac, mac_of(*server), kClient4, kServer4, pattern(7, 2)));
+    rte_mbuf* pkts[4];
+    wire::Address from[4];
+    uint16_t local[4];
+    ASSERT_EQ(server->rx_burst(0, pkts, from, local, 4), 2);
+    EXPECT_EQ(local[0], 1);
+    EXPECT_EQ(local[1], 0);
+    ASSERT_EQ(server->tx_burst(0, pkts, from, local, 2), 2);  // replies from where they came to
+    const std::vector<Bytes> out = cable_->sent_by_server();
+    ASSERT_EQ(out.size(), 2u);
+    EXPECT_TRUE(std::equal(out[0].begin() + kEth + 8, out[0].begin() + kEth + 24, kServer6.ip.begin()));
+    EXPECT_TRUE(std::equal(out[1].begin() + kEth + 12, out[1].begin() + kEth + 16, kServer4.ip.begin()));
+}
+
+TEST_F(EthdevPortTest, RefusesMoreEndpointsThanAnIndexCanName) {
+    std::vector<wire::Address> local(65535, kServer4);
+    std::string error;
+    EXPECT_EQ(drivers::open_ethdev_port(config(cable_->server, local), error), nullptr);
+    EXPECT_NE(error.find("at most 65534"), std::string::npos) << error;
 }
 
 }  // namespace

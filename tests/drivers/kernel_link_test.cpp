@@ -109,7 +109,7 @@ int echo_until_exit(drivers::Port& port, const Child& peer, const wire::Address&
     while (std::chrono::steady_clock::now() < deadline) {
         rte_mbuf* pkts[32];
         wire::Address from[32];
-        const uint16_t n = port.rx_burst(0, pkts, from, 32);
+        const uint16_t n = port.rx_burst(0, pkts, from, nullptr, 32);
         for (uint16_t i = 0; i < n; ++i) {
             EXPECT_EQ(from[i], expected_from);
             for (rte_mbuf* seg = pkts[i]; seg; seg = seg->next) {
@@ -117,7 +117,7 @@ int echo_until_exit(drivers::Port& port, const Child& peer, const wire::Address&
                 for (uint16_t k = 0; k < seg->data_len; ++k) p[k] ^= 0x5a;
             }
         }
-        if (n) port.tx_burst(0, pkts, from, n);
+        if (n) port.tx_burst(0, pkts, from, nullptr, n);
         if (waitpid(peer.pid, &status, WNOHANG) == peer.pid) return status;
         if (n == 0) usleep(100);
     }

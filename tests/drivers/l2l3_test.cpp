@@ -339,5 +339,63 @@ TEST_F(L2l3, BadNeighbourSolicitationsAreRejected) {
     EXPECT_EQ(kind(zero_len_option), FrameKind::malformed);
 }
 
+// --- LocalView: a scan for a few endpoints, keyed hash maps for many; same answers ---
+
+class LocalViewSize : public ::testing::TestWithParam<size_t> {};
+
+TEST_P(LocalViewSize, FindsEveryEndpointItsIpAndNothingElse) {
+    // n endpoints over 3 IPv4 and 2 IPv6 addresses, ports from 50000; one listed twice.
+    const size_t n = GetParam();
+    std::vector<wire::Address> endpoints;
+    for (size_t i = 0; i < n; ++i) {
+        const auto port = static_cast<uint16_t>(50000 + i);
+        endpoints.push_back(i % 5 < 3 ? v4(198, 18, 1, static_cast<uint8_t>(1 + i % 5), port)
+                                      : v6(static_cast<uint8_t>(i % 5), port));
+    }
+    endpoints.push_back(endpoints[0]);
+    const LocalView view(kServerMac, endpoints);
+    EXPECT_EQ(view.hashed(), endpoints.size() > LocalView::kScanMax);
+    EXPECT_EQ(view.endpoints().size(), endpoints.size());
+    for (size_t i = 0; i + 1 < endpoints.size(); ++i) {
+        ASSERT_EQ(view.find(endpoints[i]), i);
+        EXPECT_TRUE(view.serves(endpoints[i]));
+        EXPECT_TRUE(view.owns_ip(endpoints[i].type, endpoints[i].ip.data()));
+    }
+    EXPECT_EQ(view.find(endpoints.back()), 0u);  // listed twice: the first
+    EXPECT_EQ(view.find(v4(198, 18, 1, 1, 49999)), LocalView::kNone);
+    EXPECT_EQ(view.find(v4(198, 18, 1, 1, static_cast<uint16_t>(50000 + n))), LocalView::kNone);
+    EXPECT_EQ(view.find(v4(198, 18, 1, 9, 50000)), LocalView::kNone);
+    EXPECT_EQ(view.find(v6(1, 50000)), LocalView::kNone);  // ::1 is not among the IPs
+    EXPECT_FALSE(view.owns_ip(wire::AddressType::ipv4, v4(198, 18, 1, 9, 0).ip.data()));
+    EXPECT_FALSE(view.owns_ip(wire::AddressType::ipv6, v6(9, 0).ip.data()));
+    // The same 4 bytes as an IPv6 prefix are not the IPv4 address.
+    wire::Address odd = v6(0, 0);
+    std::memcpy(odd.ip.data(), endpoints[0].ip.data(), 4);
+    std::fill(odd.ip.begin() + 4, odd.ip.end(), 0);
+    EXPECT_FALSE(view.owns_ip(wire::AddressType::ipv6, odd.ip.data()));
+}
+
+INSTANTIATE_TEST_SUITE_P(Sizes, LocalViewSize, ::testing::Values(size_t{5}, size_t{7}, size_t{8}, size_t{2000}),
+                         [](const auto& info) { return "n" + std::to_string(info.param); });
+
+TEST(LocalView, ParseFrameReportsTheEndpointIndex) {
+    std::vector<wire::Address> endpoints;
+    for (uint16_t i = 0; i < 100; ++i) endpoints.push_back(v4(198, 18, 1, 1, static_cast<uint16_t>(50000 + i)));
+    const LocalView view(kServerMac, endpoints);
+    const unsigned free_before = rte_mempool_avail_count(pool());
+    for (uint16_t i : {0, 1, 57, 99}) {
+        rte_mbuf* m = frame_mbuf(udp_frame(kOtherMac, kServerMac, v4(198, 18, 0, 9, 7), endpoints[i], pattern(10, 1)));
+        const RxFrame f = l2l3::parse_frame(m, view);
+        EXPECT_EQ(f.kind, FrameKind::udp);
+        EXPECT_EQ(f.local_index, i);
+        EXPECT_EQ(f.dst, endpoints[i]);
+        rte_pktmbuf_free(m);
+    }
+    rte_mbuf* m = frame_mbuf(udp_frame(kOtherMac, kServerMac, v4(198, 18, 0, 9, 7), v4(198, 18, 1, 1, 50100), {}));
+    EXPECT_EQ(l2l3::parse_frame(m, view).kind, FrameKind::not_ours);
+    rte_pktmbuf_free(m);
+    EXPECT_EQ(rte_mempool_avail_count(pool()), free_before);
+}
+
 }  // namespace
 }  // namespace pomelo::test

@@ -1,10 +1,11 @@
-// The client pool end to end: hundreds of clients, each on its own loopback socket, against a
-// protocol::server::Server with an echo application over a second socket port, both driven
-// from the test's thread.
+// The client pool end to end: hundreds of clients, each on its own loopback socket or its own
+// endpoint of one ethdev port (a net_ring cable), against a protocol::server::Server with an
+// echo application over a second port, both driven from the test's thread.
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <cstdio>
+#include <algorithm>
 #include <functional>
 #include <set>
 #include <string>
@@ -161,6 +162,134 @@ TEST_P(ClientPoolFamily, TwoHundredClientsConnectEchoAndDisconnect) {
 
 INSTANTIATE_TEST_SUITE_P(Loopback, ClientPoolFamily, testing::Values("127.0.0.1:0", "[::1]:0"),
                          [](const auto& info) { return std::string(info.index == 0 ? "IPv4" : "IPv6"); });
+
+// --- over the ethdev driver: the pool's port and the server's are the two ends of a net_ring
+// cable, real Ethernet frames in between ---
+
+class EthdevBed {
+public:
+    // `clients` endpoints on `client_ip` from port 50000, the server on `server_addr`.
+    EthdevBed(const wire::Address& server_addr, const wire::Address& client_ip, uint32_t clients)
+        : mbufs_(16384), aead_(crypto::make_best_burst()) {
+        auto server_port = RingCable::open(cable_.a(), {server_addr}, mbufs_, std::nullopt);  // learns the clients
+        const rte_ether_addr server_mac = static_cast<drivers::EthdevPort&>(*server_port).mac();
+        server::Config sc;
+        sc.protocol_id = kProtocolId;
+        sc.private_key = key_;
+        sc.max_clients = clients;
+        server_ = std::make_unique<PortServer>(mbufs_, std::move(server_port), sc, clock_.now());
+
+        std::vector<wire::Address> local;
+        for (uint32_t i = 0; i < clients; ++i) {
+            wire::Address a = client_ip;
+            a.port = static_cast<uint16_t>(50000 + i);
+            local.push_back(a);
+        }
+        port_ = RingCable::open(cable_.b(), local, mbufs_, server_mac);
+    }
+
+    ClientPoolConfig config(uint32_t clients, uint32_t payloads) {
+        ClientPoolConfig c;
+        c.clients = clients;
+        c.payloads = payloads;
+        c.payload_size = 100;
+        c.echo_timeout_ns = 500 * kMillisecond;
+        c.max_in_flight = 256;  // the cable holds 4096 frames each way
+        c.token = [this](uint32_t index, uint64_t unix_ms, std::span<uint8_t, wire::kConnectTokenSize> out) {
+            wire::TokenSpec s;
+            s.protocol_id = kProtocolId;
+            s.create_ms = unix_ms;
+            s.expire_ms = unix_ms + 60'000;
+            crypto::random_bytes(s.nonce.data(), s.nonce.size());
+            s.private_part.client_id = 5000 + index;
+            s.private_part.timeout_seconds = 5;
+            s.private_part.addresses.push(server_->address());
+            s.private_part.client_to_server_key = crypto::Key::random();
+            s.private_part.server_to_client_key = crypto::Key::random();
+            return wire::mint_connect_token(s, key_, out) == wire::WireError::ok;
+        };
+        return c;
+    }
+    ClientPool& make_pool(const ClientPoolConfig& c) {
+        pool_ = std::make_unique<ClientPool>(c, *port_, 0, mbufs_, *aead_);
+        return *pool_;
+    }
+    // Polls pool and server until pred() or the limit; true if pred() held. `each` runs after
+    // every step.
+    bool run(const std::function<bool()>& pred, const std::function<void()>& each = [] {},
+             std::chrono::milliseconds limit = std::chrono::seconds(20)) {
+        const auto end = std::chrono::steady_clock::now() + limit;
+        while (!pred()) {
+            if (std::chrono::steady_clock::now() > end) return false;
+            const Now now = clock_.now();
+            pool_->poll(now);
+            server_->step(now);
+            each();
+        }
+        return true;
+    }
+    bool no_mbuf_leaked() {
+        pool_.reset();
+        port_.reset();
+        server_.reset();
+        return mbufs_.available() == 16384;
+    }
+
+    Now now() const { return clock_.now(); }
+    PortServer& server() { return *server_; }
+    drivers::Port& port() { return *port_; }
+
+private:
+    engine::TscClock clock_;
+    crypto::Key key_ = crypto::Key::random();
+    MbufPool mbufs_;
+    std::unique_ptr<crypto::BurstAead> aead_;
+    RingCable cable_;
+    std::unique_ptr<PortServer> server_;
+    std::unique_ptr<drivers::Port> port_;
+    std::unique_ptr<ClientPool> pool_;
+};
+
+class ClientPoolEthdev : public testing::TestWithParam<bool> {};
+
+TEST_P(ClientPoolEthdev, FiveHundredClientsOnOnePortConnectEchoAndDisconnect) {
+    constexpr uint32_t kClients = 500, kPayloads = 40;
+    const bool ipv6 = GetParam();
+    const wire::Address server_addr = ipv6 ? addr("[fd00:198:18::1]:40000") : addr("198.18.0.1:40000");
+    const wire::Address client_ip = ipv6 ? addr("[fd00:198:18::1:1]:0") : addr("198.18.1.1:0");
+    EthdevBed bed(server_addr, client_ip, kClients);
+    ClientPool& pool = bed.make_pool(bed.config(kClients, kPayloads));
+    pool.start(bed.now());
+    uint32_t most_in_flight = 0;
+    ASSERT_TRUE(bed.run([&] { return pool.done(); }, [&] { most_in_flight = std::max(most_in_flight, pool.in_flight()); }));
+
+    const ClientPoolStats& s = pool.stats();
+    print_stats(s);
+    EXPECT_TRUE(s.all_good(kPayloads));
+    EXPECT_EQ(s.connected, kClients);
+    EXPECT_EQ(s.ended[outcome(client::Outcome::disconnected)], kClients);
+    EXPECT_EQ(s.payloads_echoed, uint64_t{kClients} * kPayloads);
+    EXPECT_EQ(s.payloads_given_up, 0u);
+    EXPECT_EQ(s.stray_datagrams, 0u);
+    EXPECT_LE(most_in_flight, 256u);
+    EXPECT_GT(s.in_flight_waits, 0u);  // 500 clients x a window of 32 wanted more
+    EXPECT_EQ(pool.in_flight(), 0u);
+
+    // The server told the clients apart by their endpoints on the one port.
+    EXPECT_EQ(bed.server().connects, kClients);
+    EXPECT_EQ(std::set<int64_t>(bed.server().client_ids.begin(), bed.server().client_ids.end()).size(), kClients);
+    EXPECT_EQ(bed.server().payloads, uint64_t{kClients} * kPayloads);
+    bed.run([&] { return bed.server().server().connections() == 0; }, [] {}, std::chrono::seconds(2));
+    EXPECT_EQ(bed.server().closes[static_cast<unsigned>(server::CloseReason::client_disconnected)], kClients);
+    const drivers::PortStats ps = bed.port().total_stats();
+    EXPECT_EQ(ps.tx_dropped, 0u);
+    EXPECT_EQ(ps.rx_not_ours + ps.rx_malformed, 0u);
+    EXPECT_EQ(bed.server().port().total_stats().tx_dropped, 0u);
+    EXPECT_TRUE(bed.no_mbuf_leaked());
+}
+
+INSTANTIATE_TEST_SUITE_P(RingCable, ClientPoolEthdev, testing::Bool(),
+                         [](const auto& info) { return std::string(info.param ? "IPv6" : "IPv4"); });
 
 TEST(ClientPool, PacesPayloadsAtTheConfiguredRate) {
     Bed bed("127.0.0.1:0", 4);

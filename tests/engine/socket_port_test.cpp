@@ -61,7 +61,7 @@ Received receive(SocketPort& port, size_t want) {
     uint16_t local[32];
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
     while (r.bytes.size() < want && std::chrono::steady_clock::now() < deadline) {
-        const uint16_t n = port.rx_burst_indexed(0, pkts, from, local, 32);
+        const uint16_t n = port.rx_burst(0, pkts, from, local, 32);
         for (uint16_t i = 0; i < n; ++i) {
             const uint8_t* p = rte_pktmbuf_mtod(pkts[i], const uint8_t*);
             EXPECT_EQ(pkts[i]->pkt_len, pkts[i]->data_len);
@@ -97,7 +97,7 @@ TEST_P(SocketPortFamily, RoundTripBetweenTwoPorts) {
             ASSERT_NE(pkts[j], nullptr);
             to[j] = b->local_addresses()[0];
         }
-        EXPECT_EQ(a->tx_burst(0, pkts, to, 50), 50);
+        EXPECT_EQ(a->tx_burst(0, pkts, to, nullptr, 50), 50);
     }
     const Received r = receive(*b, kCount);
     ASSERT_EQ(r.bytes.size(), kCount);
@@ -116,7 +116,7 @@ TEST_P(SocketPortFamily, RoundTripBetweenTwoPorts) {
     drivers::Port& pb = *b;
     rte_mbuf* m = datagram(pool, sent[3]);
     const wire::Address to = a->local_addresses()[0];
-    EXPECT_EQ(pb.tx_burst(0, &m, &to, 1), 1);
+    EXPECT_EQ(pb.tx_burst(0, &m, &to, nullptr, 1), 1);
     const Received back = receive(*a, 1);
     ASSERT_EQ(back.bytes.size(), 1u);
     EXPECT_EQ(back.bytes[0], sent[3]);
@@ -172,7 +172,7 @@ TEST(SocketPort, IndexedSendAndReceiveOverManySockets) {
             to.push_back(receivers->local_addresses()[(i + 2) % 12]);
             index.push_back(i);
         }
-    EXPECT_EQ(senders->tx_burst_indexed(0, pkts.data(), to.data(), index.data(), static_cast<uint16_t>(pkts.size())),
+    EXPECT_EQ(senders->tx_burst(0, pkts.data(), to.data(), index.data(), static_cast<uint16_t>(pkts.size())),
               36);
     const Received r = receive(*receivers, 36);
     ASSERT_EQ(r.bytes.size(), 36u);
@@ -191,7 +191,7 @@ TEST(SocketPort, IndexedSendAndReceiveOverManySockets) {
     rte_mbuf* bad[2] = {datagram(pool, pattern(8, 1)), datagram(pool, pattern(8, 2))};
     const wire::Address bad_to[2] = {receivers->local_addresses()[1], receivers->local_addresses()[0]};
     const uint16_t bad_index[2] = {0, 99};  // socket 0 is IPv4, the destination IPv6
-    EXPECT_EQ(senders->tx_burst_indexed(0, bad, bad_to, bad_index, 2), 0);
+    EXPECT_EQ(senders->tx_burst(0, bad, bad_to, bad_index, 2), 0);
     EXPECT_EQ(senders->stats(0).tx_dropped, 2u);
     EXPECT_EQ(rte_mempool_avail_count(pool), free_before);
 }
@@ -202,7 +202,7 @@ TEST(SocketPort, DropsDatagramsToAFamilyItHasNoSocketFor) {
     ASSERT_TRUE(p);
     rte_mbuf* m = datagram(pool, pattern(10, 0));
     const wire::Address to = addr("[::1]:9");
-    EXPECT_EQ(p->tx_burst(0, &m, &to, 1), 0);
+    EXPECT_EQ(p->tx_burst(0, &m, &to, nullptr, 1), 0);
     EXPECT_EQ(p->stats(0).tx_dropped, 1u);
     EXPECT_EQ(p->stats(0).tx_datagrams, 0u);
 }

@@ -1,18 +1,25 @@
-// Helpers of the engine tests: mbuf pools, and a protocol::server::Server with an echo
-// application run over a SocketPort in the test's own thread.
+// Helpers of the engine tests: mbuf pools, a protocol::server::Server with an echo
+// application run over any port in the test's own thread, and an in-memory Ethernet cable
+// (two net_ring ports) for the ethdev driver.
 #pragma once
 
+#include <rte_dev.h>
+#include <rte_eth_ring.h>
+#include <rte_ethdev.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
+#include <rte_ring.h>
 
 #include <array>
 #include <atomic>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "drivers/ethdev_port.hpp"
 #include "drivers/socket_port.hpp"
 #include "protocol/outbox.hpp"
 #include "protocol/server/server.hpp"
@@ -39,33 +46,27 @@ private:
     rte_mempool* pool_ = nullptr;
 };
 
-// The single-threaded server over one socket: rx burst -> receive -> update -> tx burst. It
-// seals at once (ImmediateOutbox) and copies each datagram into an mbuf, so no key outlives
-// the server's pass.
-class SocketServer : public ImmediateOutbox, public server::Events {
+// The single-threaded server over one port (queue 0): rx burst -> receive -> update -> tx
+// burst. It seals at once (ImmediateOutbox) and copies each datagram into an mbuf, so no key
+// outlives the server's pass. It serves the port's first local address.
+class PortServer : public ImmediateOutbox, public server::Events {
 public:
-    SocketServer(rte_mempool* pool, const wire::Address& bind, server::Config config, const Now& now)
-        : pool_(pool) {
-        drivers::SocketConfig c;
-        c.local = {bind};
-        c.pool = pool;
-        std::string error;
-        port_ = drivers::open_socket_port(c, error);
-        if (!port_) throw std::runtime_error(error);
+    PortServer(rte_mempool* pool, std::unique_ptr<drivers::Port> port, server::Config config, const Now& now)
+        : pool_(pool), port_(std::move(port)) {
         config.public_addresses = {port_->local_addresses()[0]};
         server_ = std::make_unique<server::Server>(config, *this, *this);
         server_->start(now);
     }
-    ~SocketServer() override { flush(); }
+    ~PortServer() override { flush(); }
 
     const wire::Address& address() const { return port_->local_addresses()[0]; }
     server::Server& server() { return *server_; }
-    drivers::SocketPort& port() { return *port_; }
+    drivers::Port& port() { return *port_; }
 
     void step(const Now& now) {
         now_ = now;
         for (int round = 0; round < 8; ++round) {
-            const uint16_t n = port_->rx_burst(0, rx_pkts_.data(), rx_from_.data(), kBurst);
+            const uint16_t n = port_->rx_burst(0, rx_pkts_.data(), rx_from_.data(), nullptr, kBurst);
             for (uint16_t i = 0; i < n; ++i)
                 rx_[i] = {std::span<uint8_t>(rte_pktmbuf_mtod(rx_pkts_[i], uint8_t*), rx_pkts_[i]->data_len), rx_from_[i]};
             if (n) {
@@ -114,12 +115,12 @@ protected:
 private:
     static constexpr uint16_t kBurst = 64;
     void flush() {
-        if (tx_count_) port_->tx_burst(0, tx_pkts_.data(), tx_to_.data(), tx_count_);
+        if (tx_count_) port_->tx_burst(0, tx_pkts_.data(), tx_to_.data(), nullptr, tx_count_);
         tx_count_ = 0;
     }
 
     rte_mempool* pool_;
-    std::unique_ptr<drivers::SocketPort> port_;
+    std::unique_ptr<drivers::Port> port_;
     std::unique_ptr<server::Server> server_;
     Now now_{};
     std::array<rte_mbuf*, kBurst> rx_pkts_{};
@@ -128,6 +129,77 @@ private:
     std::array<rte_mbuf*, kBurst> tx_pkts_{};
     std::array<wire::Address, kBurst> tx_to_{};
     uint16_t tx_count_ = 0;
+};
+
+inline std::unique_ptr<drivers::Port> open_socket_server_port(rte_mempool* pool, const wire::Address& bind) {
+    drivers::SocketConfig c;
+    c.local = {bind};
+    c.pool = pool;
+    std::string error;
+    std::unique_ptr<drivers::Port> port = drivers::open_socket_port(c, error);
+    if (!port) throw std::runtime_error(error);
+    return port;
+}
+
+// The server over one UDP socket bound to `bind` (port 0: one the kernel picks).
+class SocketServer : public PortServer {
+public:
+    SocketServer(rte_mempool* pool, const wire::Address& bind, server::Config config, const Now& now)
+        : PortServer(pool, open_socket_server_port(pool, bind), std::move(config), now) {}
+};
+
+// Two net_ring ethdev ports wired to each other (one queue each way): what one sends, the
+// other receives, as Ethernet frames. Names: net_ring_<a|b><serial>.
+class RingCable {
+public:
+    RingCable() {
+        static std::atomic<unsigned> serial{0};
+        const std::string id = std::to_string(serial++);
+        a2b_ = rte_ring_create(("eng_a2b" + id).c_str(), 4096, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+        b2a_ = rte_ring_create(("eng_b2a" + id).c_str(), 4096, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+        if (!a2b_ || !b2a_) throw std::runtime_error("cannot create the cable's rings");
+        const int a = rte_eth_from_rings(("a" + id).c_str(), &b2a_, 1, &a2b_, 1, 0);
+        const int b = rte_eth_from_rings(("b" + id).c_str(), &a2b_, 1, &b2a_, 1, 0);
+        if (a < 0 || b < 0) throw std::runtime_error("cannot create the ring ports");
+        a_ = "net_ring_a" + id;
+        b_ = "net_ring_b" + id;
+    }
+    ~RingCable() {
+        for (rte_ring* r : {a2b_, b2a_}) {
+            void* m = nullptr;
+            while (rte_ring_dequeue(r, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+        }
+        rte_eal_hotplug_remove("vdev", a_.c_str());
+        rte_eal_hotplug_remove("vdev", b_.c_str());
+        rte_ring_free(a2b_);
+        rte_ring_free(b2a_);
+    }
+    RingCable(const RingCable&) = delete;
+    RingCable& operator=(const RingCable&) = delete;
+
+    const std::string& a() const { return a_; }
+    const std::string& b() const { return b_; }
+
+    // Opens an EthdevPort on one end (throws with the port's error).
+    static std::unique_ptr<drivers::Port> open(const std::string& device, std::vector<wire::Address> local,
+                                               rte_mempool* pool, std::optional<rte_ether_addr> gateway) {
+        drivers::EthdevConfig c;
+        c.device = device;
+        c.local = std::move(local);
+        c.pool = pool;
+        c.rx_desc = c.tx_desc = 1024;
+        c.neighbours = 1024;
+        c.gateway = gateway;
+        std::string error;
+        std::unique_ptr<drivers::Port> port = drivers::open_ethdev_port(c, error);
+        if (!port) throw std::runtime_error(error);
+        return port;
+    }
+
+private:
+    rte_ring* a2b_ = nullptr;
+    rte_ring* b2a_ = nullptr;
+    std::string a_, b_;
 };
 
 }  // namespace pomelo::test

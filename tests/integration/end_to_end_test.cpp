@@ -222,6 +222,96 @@ TEST(EndToEnd, TwoWorkersShareThePeersAndTelemetryAgrees) {
     ASSERT_TRUE(server.wait_for(15s));
 }
 
+// The generator and the server as two DPDK processes joined by net_memif (shared memory).
+TEST(EndToEnd, MemifEchoesTenThousandPayloads) {
+    Scratch s;
+    const std::string srv = prefix("srv"), cli = prefix("cli");
+    const std::string sock = (s.dir / "memif.sock").string();
+    Process server(server_args(srv, {"-l", "0-1", "--vdev", "net_memif0,role=server,socket=" + sock + ",mac=02:00:00:00:00:01"},
+                               {"--driver", "ethdev", "--bind", "198.18.0.1:40000", "--protocol-id", "0x7070", "--key",
+                                s.key}),
+                   s.log("server"));
+    ASSERT_TRUE(server.wait_output("pomelo-server: serving", 20s)) << server.out() << server.err();
+    Process client({kClient, "--no-huge", "--no-pci", "-m", "256", "--file-prefix", cli, "--log-level", "error", "-l", "0",
+                    "--vdev", "net_memif0,role=client,socket=" + sock + ",mac=02:00:00:00:00:02", "--", "--driver",
+                    "ethdev", "--gateway-mac", "02:00:00:00:00:01", "--server", "198.18.0.1:40000", "--bind",
+                    "198.18.1.1", "--key", s.key, "--protocol-id", "0x7070", "--clients", "10", "--payloads", "1000",
+                    "--size", "200", "--json"},
+                   s.log("client"));
+    ASSERT_TRUE(client.wait_for(60s));
+    EXPECT_EQ(client.exit_code(), 0) << client.out() << client.err();
+    json r = client_json(client);
+    EXPECT_EQ(r["payloads"]["echoed"], 10000);
+    EXPECT_EQ(r["payloads"]["mismatched"], 0);
+    EXPECT_EQ(r["clients"]["ended_by_outcome"]["disconnected"], 10);
+    ASSERT_TRUE(wait_summary(srv, [](const json& j) { return j["connections_accepted"] == 10; }, 10s));
+    auto packets = stats(srv, "packets");
+    ASSERT_TRUE(packets);
+    EXPECT_EQ((*packets)["rx_payload"], 10000);
+    EXPECT_EQ((*packets)["tx_payload"], 10000);
+    server.signal(SIGTERM);
+    ASSERT_TRUE(server.wait_for(15s));
+    EXPECT_EQ(server.exit_code(), 0) << server.err();
+}
+
+// Runs a shell command; true on exit status 0.
+bool sh(const std::string& command) { return std::system((command + " >/dev/null 2>&1").c_str()) == 0; }
+
+// Two network namespaces joined by a veth pair, deleted on destruction.
+struct VethPair {
+    std::string a, b, ifa, ifb;
+    bool ok = false;
+    VethPair() {
+        const std::string id = std::to_string(::getpid());
+        a = "pomelo-e2e-" + id + "-a";
+        b = "pomelo-e2e-" + id + "-b";
+        ifa = "pe" + id + "a";
+        ifb = "pe" + id + "b";
+        ok = sh("ip netns add " + a) && sh("ip netns add " + b) &&
+             sh("ip link add " + ifa + " type veth peer name " + ifb) && sh("ip link set " + ifa + " netns " + a) &&
+             sh("ip link set " + ifb + " netns " + b) && sh("ip -n " + a + " link set lo up") &&
+             sh("ip -n " + a + " link set " + ifa + " up") && sh("ip -n " + b + " link set lo up") &&
+             sh("ip -n " + b + " addr add 198.18.0.2/30 dev " + ifb) && sh("ip -n " + b + " link set " + ifb + " up") &&
+             // The kernel leaves UDP checksums to a veth offload that af_packet never completes.
+             sh("ip netns exec " + b + " ethtool -K " + ifb + " tx off");
+    }
+    ~VethPair() {
+        sh("ip netns del " + a);
+        sh("ip netns del " + b);
+    }
+};
+
+TEST(EndToEnd, AfPacketOnVethBetweenNamespaces) {
+    VethPair net;
+    if (!net.ok) GTEST_SKIP() << "cannot create network namespaces here (needs root and iproute2)";
+    Scratch s;
+    const std::string srv = prefix("srv");
+    std::vector<std::string> server_cmd = {"ip", "netns", "exec", net.a};
+    for (auto& a : server_args(srv, {"-l", "0-1", "--vdev", "net_af_packet0,iface=" + net.ifa},
+                               {"--bind", "198.18.0.1:40000", "--protocol-id", "0x7070", "--key", s.key}))
+        server_cmd.push_back(a);
+    server_cmd[0] = "/usr/sbin/ip";
+    Process server(server_cmd, s.log("server"));
+    ASSERT_TRUE(server.wait_output("pomelo-server: serving", 20s)) << server.out() << server.err();
+    Process client({"/usr/sbin/ip", "netns", "exec", net.b, kClient, "--", "--server", "198.18.0.1:40000", "--bind",
+                    "198.18.0.2", "--key", s.key, "--protocol-id", "0x7070", "--clients", "10", "--payloads", "1000",
+                    "--size", "300", "--json"},
+                   s.log("client"));
+    ASSERT_TRUE(client.wait_for(60s));
+    EXPECT_EQ(client.exit_code(), 0) << client.out() << client.err();
+    json r = client_json(client);
+    EXPECT_EQ(r["payloads"]["echoed"], 10000);
+    EXPECT_EQ(r["payloads"]["mismatched"], 0);
+    ASSERT_TRUE(wait_summary(srv, [](const json& j) { return j["connections_accepted"] == 10; }, 10s));
+    auto packets = stats(srv, "packets");
+    ASSERT_TRUE(packets);
+    EXPECT_GE((*packets)["port_arp_replies"].get<int>(), 1);  // the kernel found us by ARP
+    EXPECT_EQ((*packets)["port_rx_malformed"], 0);
+    server.signal(SIGTERM);
+    ASSERT_TRUE(server.wait_for(15s));
+    EXPECT_EQ(server.exit_code(), 0) << server.err();
+}
+
 TEST(EndToEnd, BadConfigurationIsOneLineAndNonZero) {
     Scratch s;
     struct Case {
