@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "engine/mbuf_meta.hpp"
+#include "engine/mbuf_outbox.hpp"
 
 namespace pomelo::engine {
 
@@ -13,43 +14,21 @@ namespace {
 constexpr unsigned kBurst = 32;
 }
 
-// Replies (CHALLENGE, DENIED) leave through the TX ring of the worker whose queue received
-// the handshake datagram.
-class Control::Outbox final : public BatchOutbox {
-public:
-    Outbox(Control& c, crypto::BurstAead& aead) : BatchOutbox(aead, kBurst), c_(c) {}
-
-private:
-    Buffer next_buffer() override {
-        rte_mbuf* m = rte_pktmbuf_alloc(c_.shared_.mbufs);
-        if (!m) return {};
-        meta(m).worker = c_.origin_;
-        return {std::span(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_tailroom(m)), m};
-    }
-    void release(Buffer b) override { rte_pktmbuf_free(static_cast<rte_mbuf*>(b.context)); }
-    void transmit(std::span<SealedDatagram> sealed) override {
-        for (SealedDatagram& d : sealed) {
-            rte_mbuf* m = static_cast<rte_mbuf*>(d.context);
-            if (d.bytes.empty()) {
-                rte_pktmbuf_free(m);
-                continue;
-            }
-            m->data_len = static_cast<uint16_t>(d.bytes.size());
-            m->pkt_len = m->data_len;
-            meta(m).address = d.to;
-            Worker* via = c_.shared_.workers[c_.shared_.workers[meta(m).worker]->io_worker()];
-            if (rte_ring_mp_enqueue(via->rings().tx, m) != 0) {
-                ++c_.local_.ring_full;
-                rte_pktmbuf_free(m);
-            }
-        }
-    }
-    Control& c_;
-};
-
 Control::Control(const WorkerShared& shared)
     : shared_(shared), handshake_(shared.config->server), aead_(crypto::make_best_burst()) {
-    outbox_ = std::make_unique<Outbox>(*this, *aead_);
+    // Replies (CHALLENGE, DENIED) leave through the TX ring of the worker whose queue received
+    // the handshake datagram: a single-queue device cannot be sent on from two threads.
+    outbox_ = std::make_unique<MbufOutbox>(*aead_, kBurst, shared.mbufs, no_mbuf_,
+                                           [this](rte_mbuf** pkts, wire::Address* to, uint16_t n) {
+                                               Worker* via = shared_.workers[shared_.workers[origin_]->io_worker()];
+                                               for (uint16_t i = 0; i < n; ++i) meta(pkts[i]).address = to[i];
+                                               const unsigned sent = rte_ring_mp_enqueue_burst(
+                                                   via->rings().tx, reinterpret_cast<void**>(pkts), n, nullptr);
+                                               if (sent < n) {
+                                                   local_.ring_full += n - sent;
+                                                   rte_pktmbuf_free_bulk(pkts + sent, n - sent);
+                                               }
+                                           });
     handshake_.start(clock_.now());
 }
 
@@ -60,6 +39,7 @@ void Control::handle(rte_mbuf** pkts, unsigned n, const Now& now) {
         rte_mbuf* m = pkts[i];
         std::span<uint8_t> bytes(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m));
         const MbufMeta info = meta(m);
+        if (info.worker != origin_) outbox_->flush();  // replies leave through the origin's queue
         origin_ = info.worker;
         if (bytes[0] == 0) {
             handshake_.on_request(bytes, info.address, now, *outbox_);
@@ -88,6 +68,7 @@ void Control::handle(rte_mbuf** pkts, unsigned n, const Now& now) {
         }
         rte_pktmbuf_free(m);
     }
+    outbox_->flush();
 }
 
 void Control::collect_closed() {
@@ -107,7 +88,6 @@ void Control::run(const std::atomic<bool>& stop_requested) {
         rte_mbuf* pkts[kBurst];
         const unsigned n = rte_ring_sc_dequeue_burst(shared_.control_in, reinterpret_cast<void**>(pkts), kBurst, nullptr);
         if (n) handle(pkts, n, now);
-        outbox_->flush();
         collect_closed();
         handshake_.update(now);
 

@@ -41,7 +41,6 @@ public:
     EngineSnapshot snapshot() const;
 
 private:
-    class Outbox;
     void handle(rte_mbuf** pkts, unsigned n, const Now& now);
     void collect_closed();
     void publish(const Now& now, bool print);
@@ -50,7 +49,8 @@ private:
     TscClock clock_;
     server::Handshake handshake_;
     std::unique_ptr<crypto::BurstAead> aead_;
-    std::unique_ptr<Outbox> outbox_;
+    std::unique_ptr<class MbufOutbox> outbox_;
+    uint64_t no_mbuf_ = 0;
     uint16_t origin_ = 0;  // the worker of the datagram being handled: replies leave through it
     ControlStats local_;
     mutable std::mutex snapshot_mutex_;  // control thread writes, telemetry thread reads

@@ -4,6 +4,7 @@
 #include <rte_mbuf.h>
 
 #include "engine/mbuf_meta.hpp"
+#include "engine/mbuf_outbox.hpp"
 
 namespace pomelo::engine {
 
@@ -11,46 +12,6 @@ namespace {
 constexpr uint16_t kMaxBurst = server::Shard::kMaxBurst;
 constexpr uint64_t kPublishIntervalNs = 100'000'000;
 }  // namespace
-
-// Sealed datagrams leave in mbufs: straight to the device when this worker owns the queue,
-// otherwise through the queue worker's TX ring.
-class Worker::Outbox final : public BatchOutbox {
-public:
-    Outbox(Worker& w, crypto::BurstAead& aead) : BatchOutbox(aead, w.shared_.config->burst), w_(w) {}
-
-private:
-    Buffer next_buffer() override {
-        rte_mbuf* m = rte_pktmbuf_alloc(w_.shared_.mbufs);
-        if (!m) {
-            ++w_.local_.no_mbuf;
-            return {};
-        }
-        return {std::span(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_tailroom(m)), m};
-    }
-    void release(Buffer b) override { rte_pktmbuf_free(static_cast<rte_mbuf*>(b.context)); }
-    void transmit(std::span<SealedDatagram> sealed) override {
-        rte_mbuf* pkts[kMaxBurst];
-        wire::Address to[kMaxBurst];
-        uint16_t n = 0;
-        for (SealedDatagram& d : sealed) {
-            rte_mbuf* m = static_cast<rte_mbuf*>(d.context);
-            if (d.bytes.empty()) {
-                rte_pktmbuf_free(m);
-                continue;
-            }
-            m->data_len = static_cast<uint16_t>(d.bytes.size());
-            m->pkt_len = m->data_len;
-            pkts[n] = m;
-            to[n++] = d.to;
-            if (n == kMaxBurst) {
-                w_.transmit(pkts, to, n);
-                n = 0;
-            }
-        }
-        if (n) w_.transmit(pkts, to, n);
-    }
-    Worker& w_;
-};
 
 Worker::Worker(uint16_t index, const WorkerShared& shared, WorkerRings rings, int io_queue, bool distribute)
     : index_(index),
@@ -60,7 +21,10 @@ Worker::Worker(uint16_t index, const WorkerShared& shared, WorkerRings rings, in
       distribute_(distribute),
       io_worker_(index),
       aead_(crypto::make_best_burst()) {
-    outbox_ = std::make_unique<Outbox>(*this, *aead_);
+    // Sealed datagrams go straight to the device when this worker owns the queue, otherwise
+    // through the queue worker's TX ring.
+    outbox_ = std::make_unique<MbufOutbox>(*aead_, shared.config->burst, shared.mbufs, local_.no_mbuf,
+                                           [this](rte_mbuf** p, wire::Address* to, uint16_t n) { transmit(p, to, n); });
     // Every shard can hold the whole server: the capacity limit is global (the handshake's).
     shard_ = std::make_unique<server::Shard>(shared.config->server, shared.config->server.max_clients,
                                              static_cast<server::ShardHooks&>(*this), *outbox_);

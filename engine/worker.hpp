@@ -63,7 +63,6 @@ public:
     void set_shared_workers(const std::vector<Worker*>& all) { shared_.workers = all; }
 
 private:
-    class Outbox;
 
     void poll_device();
     void receive_pass(rte_mbuf** pkts, const wire::Address* from, uint16_t n);
@@ -91,7 +90,7 @@ private:
     TscClock clock_;
     Now now_;
     std::unique_ptr<crypto::BurstAead> aead_;
-    std::unique_ptr<Outbox> outbox_;
+    std::unique_ptr<class MbufOutbox> outbox_;
     std::unique_ptr<server::Shard> shard_;
     std::unique_ptr<Application> app_;
     std::vector<int64_t> closed_;  // client ids ended this pass, for the control thread

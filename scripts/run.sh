@@ -40,7 +40,7 @@ if [ "$DRIVER" = memif ]; then
               --vdev "net_memif0,role=server,socket=$sock,mac=02:00:00:00:00:01")
   server_opts=(--driver ethdev)
   client_eal=("${eal[@]}" --file-prefix "$cli_prefix" -l 0
-              --vdev "net_memif0,role=client,socket=$sock,mac=02:00:00:00:00:02")
+              --vdev "net_memif0,role=client,socket=$sock,mac=02:00:00:00:00:02,rsize=12")
   client_opts=(--driver ethdev --gateway-mac 02:00:00:00:00:01 --bind 198.18.1.1)
 else
   server_addr=127.0.0.1:40000

@@ -14,7 +14,7 @@ rte_mbuf* payload_mbuf(const Bytes& payload) {
         rte_pktmbuf_free(m);
         return nullptr;
     }
-    std::memcpy(p, payload.data(), payload.size());
+    if (!payload.empty()) std::memcpy(p, payload.data(), payload.size());
     return m;
 }
 
