@@ -43,6 +43,7 @@
 #include "drivers/ethdev_port.hpp"
 #include "drivers/socket_port.hpp"
 #include "engine/client_pool.hpp"
+#include "tools/common/cli.hpp"
 #include "protocol/crypto/aead.hpp"
 #include "protocol/crypto/burst.hpp"
 #include "protocol/crypto/key.hpp"
@@ -212,27 +213,8 @@ struct Options {
     bool json = false;
 };
 
-std::optional<uint64_t> parse_u64(std::string_view s) {
-    int base = 10;
-    if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-        base = 16;
-        s.remove_prefix(2);
-    }
-    if (s.empty() || s.front() == '+' || s.front() == '-') return std::nullopt;
-    uint64_t v = 0;
-    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v, base);
-    if (ec != std::errc{} || end != s.data() + s.size()) return std::nullopt;
-    return v;
-}
-
-template <typename T>
-std::optional<T> parse_signed(std::string_view s) {
-    if (s.empty() || s.front() == '+') return std::nullopt;
-    T v = 0;
-    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v, 10);
-    if (ec != std::errc{} || end != s.data() + s.size()) return std::nullopt;
-    return v;
-}
+using cli::parse_signed;
+using cli::parse_u64;
 
 uint64_t number(std::string_view name, std::string_view value, uint64_t min, uint64_t max) {
     const auto v = parse_u64(value);

@@ -41,6 +41,7 @@
 #include "protocol/wire/connect_token.hpp"
 #include "protocol/wire/constants.hpp"
 #include "protocol/wire/error.hpp"
+#include "tools/common/cli.hpp"
 
 #ifndef POMELO_VERSION
 #define POMELO_VERSION "unknown"
@@ -154,29 +155,8 @@ bool all_hex(std::string_view s) {
     return std::all_of(s.begin(), s.end(), [](char c) { return hex_value(c) >= 0; });
 }
 
-// Unsigned 64-bit, decimal or 0x-hex; no sign, no spaces.
-std::optional<uint64_t> parse_u64(std::string_view s) {
-    int base = 10;
-    if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-        base = 16;
-        s.remove_prefix(2);
-    }
-    if (s.empty() || s.front() == '+' || s.front() == '-') return std::nullopt;
-    uint64_t v = 0;
-    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v, base);
-    if (ec != std::errc{} || end != s.data() + s.size()) return std::nullopt;
-    return v;
-}
-
-// Signed decimal of type T.
-template <typename T>
-std::optional<T> parse_signed(std::string_view s) {
-    if (s.empty() || s.front() == '+') return std::nullopt;
-    T v = 0;
-    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v, 10);
-    if (ec != std::errc{} || end != s.data() + s.size()) return std::nullopt;
-    return v;
-}
+using cli::parse_signed;
+using cli::parse_u64;
 
 // Signed 64-bit: decimal, or 0x-hex up to 0x7fffffffffffffff.
 std::optional<int64_t> parse_i64(std::string_view s) {

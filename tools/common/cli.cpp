@@ -14,21 +14,26 @@ namespace pomelo::cli {
 void bad_argument(const std::string& option, const std::string& reason) { throw Error{2, option + ": " + reason}; }
 void failure(const std::string& message) { throw Error{1, message}; }
 
-uint64_t parse_uint(const std::string& option, std::string_view text, uint64_t min, uint64_t max) {
+std::optional<uint64_t> parse_u64(std::string_view s) {
     int base = 10;
-    std::string_view digits = text;
-    if (digits.size() > 2 && digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X')) {
+    if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
         base = 16;
-        digits.remove_prefix(2);
+        s.remove_prefix(2);
     }
+    if (s.empty() || s.front() == '+' || s.front() == '-') return std::nullopt;
     uint64_t v = 0;
-    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v, base);
-    if (digits.empty() || ec != std::errc{} || end != digits.data() + digits.size())
-        bad_argument(option, "'" + std::string(text) + "' is not a number");
-    if (v < min || v > max)
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v, base);
+    if (ec != std::errc{} || end != s.data() + s.size()) return std::nullopt;
+    return v;
+}
+
+uint64_t parse_uint(const std::string& option, std::string_view text, uint64_t min, uint64_t max) {
+    const auto v = parse_u64(text);
+    if (!v) bad_argument(option, "'" + std::string(text) + "' is not a number");
+    if (*v < min || *v > max)
         bad_argument(option, "'" + std::string(text) + "' is out of range (" + std::to_string(min) + ".." +
                                  std::to_string(max) + ")");
-    return v;
+    return *v;
 }
 
 double parse_seconds(const std::string& option, std::string_view text) {

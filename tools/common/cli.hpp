@@ -2,6 +2,7 @@
 // line, each failing with a one-line reason that names the option.
 #pragma once
 
+#include <charconv>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -20,6 +21,18 @@ struct Error {
 };
 [[noreturn]] void bad_argument(const std::string& option, const std::string& reason);
 [[noreturn]] void failure(const std::string& message);
+
+// Unsigned 64-bit, decimal or 0x-hex; no sign, no spaces. nullopt if not exactly that.
+std::optional<uint64_t> parse_u64(std::string_view text);
+// Signed decimal of type T; no '+', no spaces.
+template <typename T>
+std::optional<T> parse_signed(std::string_view text) {
+    if (text.empty() || text.front() == '+') return std::nullopt;
+    T v = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v, 10);
+    if (ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
+    return v;
+}
 
 // Decimal or 0x-hex, within [min, max].
 uint64_t parse_uint(const std::string& option, std::string_view text, uint64_t min = 0, uint64_t max = UINT64_MAX);
