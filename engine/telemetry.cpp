@@ -4,6 +4,7 @@
 #include <rte_telemetry.h>
 
 #include <atomic>
+#include <optional>
 #include <string>
 
 #include "engine/engine.hpp"
@@ -15,6 +16,20 @@ namespace {
 std::atomic<const Engine*> g_engine{nullptr};
 
 void add(rte_tel_data* d, const std::string& name, uint64_t v) { rte_tel_data_add_dict_u64(d, name.c_str(), v); }
+
+// The last snapshot and the protocol counters of workers and control thread together.
+struct View {
+    EngineSnapshot s;
+    Counters all;
+};
+std::optional<View> view() {
+    const Engine* e = g_engine.load();
+    if (!e) return std::nullopt;
+    View v{e->snapshot(), {}};
+    v.all = v.s.workers.protocol;
+    v.all += v.s.control.handshake;
+    return v;
+}
 
 int cmd_summary(const char*, const char*, rte_tel_data* d) {
     const Engine* e = g_engine.load();
@@ -41,11 +56,10 @@ int cmd_summary(const char*, const char*, rte_tel_data* d) {
 }
 
 int cmd_packets(const char*, const char*, rte_tel_data* d) {
-    const Engine* e = g_engine.load();
-    if (!e) return -1;
-    const EngineSnapshot s = e->snapshot();
-    Counters c = s.workers.protocol;
-    c += s.control.handshake;
+    const auto v = view();
+    if (!v) return -1;
+    const EngineSnapshot& s = v->s;
+    const Counters& c = v->all;
     rte_tel_data_start_dict(d);
     for (unsigned t = 0; t < wire::kPacketTypeCount; ++t) {
         const std::string type = wire::to_string(static_cast<wire::PacketType>(t));
@@ -66,11 +80,10 @@ int cmd_packets(const char*, const char*, rte_tel_data* d) {
 }
 
 int cmd_drops(const char*, const char*, rte_tel_data* d) {
-    const Engine* e = g_engine.load();
-    if (!e) return -1;
-    const EngineSnapshot s = e->snapshot();
-    Counters c = s.workers.protocol;
-    c += s.control.handshake;
+    const auto v = view();
+    if (!v) return -1;
+    const EngineSnapshot& s = v->s;
+    const Counters& c = v->all;
     rte_tel_data_start_dict(d);
     for (unsigned i = 1; i < wire::kWireErrorCount; ++i)
         add(d, wire::name_of(static_cast<wire::WireError>(i)), c.wire_drops[i]);

@@ -84,10 +84,7 @@ constexpr uint32_t kEthdevInFlight = 256;
 // thousand small datagrams; 1000 clients x 32 overflow it.
 constexpr uint32_t kSocketInFlight = 2048;
 
-struct Failure {
-    int status;
-    std::string message;
-};
+using Failure = cli::Error;  // status and one-line message, printed by cli::run_main
 [[noreturn]] void usage_error(std::string m) { throw Failure{kExitUsage, std::move(m)}; }
 [[noreturn]] void runtime_error(std::string m) { throw Failure{kExitFailure, std::move(m)}; }
 
@@ -733,16 +730,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    try {
-        return run(argc, argv);
-    } catch (const Failure& f) {
-        std::fflush(stdout);
-        std::fprintf(stderr, "%s: %s\n", kProg, f.message.c_str());
-        return f.status;
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "%s: internal error: %s\n", kProg, e.what());
-    } catch (...) {
-        std::fprintf(stderr, "%s: internal error\n", kProg);
-    }
-    return kExitFailure;
+    return pomelo::cli::run_main(kProg, [&] { return run(argc, argv); });
 }

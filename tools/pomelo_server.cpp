@@ -217,13 +217,5 @@ int serve(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    try {
-        return serve(argc, argv);
-    } catch (const cli::Error& e) {
-        if (!e.what.empty()) std::fprintf(stderr, "pomelo-server: %s\n", e.what.c_str());
-        return e.status;
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "pomelo-server: %s\n", e.what());
-        return 1;
-    }
+    return pomelo::cli::run_main("pomelo-server", [&] { return serve(argc, argv); });
 }

@@ -147,10 +147,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    try {
-        return run(argc, argv);
-    } catch (const cli::Error& e) {
-        std::fprintf(stderr, "pomelo-stats: %s\n", e.what.c_str());
-        return e.status;
-    }
+    return pomelo::cli::run_main("pomelo-stats", [&] { return run(argc, argv); });
 }

@@ -63,10 +63,7 @@ constexpr size_t kMaxTokenInput = 64 * 1024;                          // a token
 
 // Ends the program: one line on stderr and an exit status. Thrown by the commands, caught in
 // main only (together with anything else, so that no exception escapes main).
-struct Failure {
-    int status;
-    std::string message;
-};
+using Failure = cli::Error;  // status and one-line message, printed by cli::run_main
 
 [[noreturn]] void usage_error(std::string message) { throw Failure{kExitUsage, std::move(message)}; }
 [[noreturn]] void runtime_error(std::string message) { throw Failure{kExitFailure, std::move(message)}; }
@@ -874,16 +871,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    try {
-        return run(argc, argv);
-    } catch (const Failure& f) {
-        std::fflush(stdout);
-        std::fprintf(stderr, "%s: %s\n", kProg, f.message.c_str());
-        return f.status;
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "%s: internal error: %s\n", kProg, e.what());
-    } catch (...) {
-        std::fprintf(stderr, "%s: internal error\n", kProg);
-    }
-    return kExitFailure;
+    return pomelo::cli::run_main(kProg, [&] { return run(argc, argv); });
 }

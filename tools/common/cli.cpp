@@ -6,10 +6,26 @@
 #include <array>
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 
 namespace pomelo::cli {
+
+int run_main(const char* prog, const std::function<int()>& body) {
+    try {
+        return body();
+    } catch (const Error& e) {
+        std::fflush(stdout);
+        if (!e.what.empty()) std::fprintf(stderr, "%s: %s\n", prog, e.what.c_str());
+        return e.status;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "%s: internal error: %s\n", prog, e.what());
+    } catch (...) {
+        std::fprintf(stderr, "%s: internal error\n", prog);
+    }
+    return 1;
+}
 
 void bad_argument(const std::string& option, const std::string& reason) { throw Error{2, option + ": " + reason}; }
 void failure(const std::string& message) { throw Error{1, message}; }

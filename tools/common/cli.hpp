@@ -4,6 +4,7 @@
 
 #include <charconv>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,6 +20,10 @@ struct Error {
     int status;
     std::string what;
 };
+// A tool's main: runs `body`; an Error prints "prog: what" (nothing when empty) and exits
+// with its status; any other exception is an internal error (status 1).
+int run_main(const char* prog, const std::function<int()>& body);
+
 [[noreturn]] void bad_argument(const std::string& option, const std::string& reason);
 [[noreturn]] void failure(const std::string& message);
 
