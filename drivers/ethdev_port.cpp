@@ -171,6 +171,7 @@ bool EthdevPort::setup_queues(const EthdevConfig& config, std::string& error) {
     int rc = rte_eth_dev_adjust_nb_rx_tx_desc(port_id_, &rx_desc, &tx_desc);
     if (rc != 0) return error = dpdk_error("cannot adjust descriptor counts", rc), false;
     const auto socket = static_cast<unsigned>(rte_eth_dev_socket_id(port_id_));  // -1: any
+    mbufs_held_ = uint32_t{config.queues} * (uint32_t{rx_desc} + tx_desc);
     for (uint16_t q = 0; q < config.queues; ++q) {
         rc = rte_eth_rx_queue_setup(port_id_, q, rx_desc, socket, nullptr, config.pool);
         if (rc != 0) return error = dpdk_error(("rx queue " + std::to_string(q) + " setup failed").c_str(), rc), false;

@@ -86,7 +86,8 @@ public:
     uint16_t port_id() const { return port_id_; }
     const rte_ether_addr& mac() const { return view_.mac; }
     l2l3::TxOffloads tx_offloads() const { return offloads_; }
-    bool rss() const { return rss_; }
+    bool rss() const override { return rss_; }
+    uint32_t mbufs_held() const override { return mbufs_held_; }
 
 private:
     friend std::unique_ptr<Port> open_ethdev_port(const EthdevConfig&, std::string&);
@@ -106,6 +107,7 @@ private:
     }
     // local_[index] if it exists and is of the destination's family.
     const wire::Address* source_at(uint16_t index, wire::AddressType family) const {
+        if (index == wire::kAnyLocal) return source_for(family);
         return index < local_.size() && local_[index].type == family ? &local_[index] : nullptr;
     }
     bool fits_mtu(const rte_mbuf* m, wire::AddressType family) const;
@@ -119,6 +121,7 @@ private:
     std::optional<rte_ether_addr> gateway_;
     l2l3::TxOffloads offloads_{};
     bool rss_ = false;
+    uint32_t mbufs_held_ = 0;
     bool started_ = false;
     uint16_t mtu_ = RTE_ETHER_MTU;
     std::vector<NeighbourTable> neighbours_;

@@ -42,6 +42,12 @@ public:
 
     virtual std::string name() const = 0;
     virtual uint16_t queue_count() const = 0;
+    // True when the device spreads received datagrams over its queues by a hash of the UDP
+    // 4-tuple (RSS): one source address then always reaches the same queue.
+    virtual bool rss() const { return false; }
+    // The most mbufs the port itself can hold at once (receive and transmit descriptors),
+    // for checking the pool size against everything that can hold mbufs.
+    virtual uint32_t mbufs_held() const { return 0; }
     // The UDP endpoints this port serves (IP + port), as configured.
     virtual const std::vector<wire::Address>& local_addresses() const = 0;
 
@@ -55,7 +61,8 @@ public:
     // Sends `n` datagrams: pkts[i] holds the UDP payload (with kTxHeadroom of headroom), to[i]
     // the destination. Each leaves from local_addresses()[local_index[i]] when local_index is
     // not null (an index out of range, or of an address not of the destination's family, is
-    // dropped), else from the first local address of the destination's family. Takes
+    // dropped), else, or when local_index[i] is wire::kAnyLocal, from the first local address
+    // of the destination's family. Takes
     // ownership of all n mbufs; those it cannot send are freed and counted in tx_dropped.
     // Returns the number handed to the device.
     virtual uint16_t tx_burst(uint16_t queue, rte_mbuf** pkts, const wire::Address* to, const uint16_t* local_index,

@@ -323,7 +323,12 @@ uint16_t SocketPort::send_from(rte_mbuf** pkts, const wire::Address* to, const u
     uint16_t sent = 0;
     uint16_t i = 0;
     while (i < n) {
-        const uint16_t s = local_index[i];
+        uint16_t s = local_index[i];
+        if (s == wire::kAnyLocal) {
+            const wire::AddressType t = to[i].type;
+            const int f = t == wire::AddressType::ipv4 ? first_v4_ : t == wire::AddressType::ipv6 ? first_v6_ : -1;
+            s = f < 0 ? UINT16_MAX - 1 : static_cast<uint16_t>(f);
+        }
         if (s >= fds_.size() || local_[s].type != to[i].type) {
             ++st.tx_dropped;
             ++i;

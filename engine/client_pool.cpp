@@ -77,7 +77,7 @@ struct ClientPool::Slot final : Outbox, client::Events {
     Slot(ClientPool& p, uint32_t i, uint16_t l) : pool(p), index(i), local(l), client(p.config_.client, *this, *this) {}
 
     std::span<uint8_t> acquire() override;
-    void submit(const OutDatagram& d) override { pool.submit(*this, d); }
+    void submit(OutDatagram&& d) override;
     void on_connected(int64_t) override { pool.on_connected(*this); }
     void on_payload(std::span<const uint8_t> p) override { pool.on_echo(*this, p); }
     void on_disconnected(client::Outcome o) override { pool.on_finished(*this, o); }
@@ -98,15 +98,12 @@ struct ClientPool::Slot final : Outbox, client::Events {
 };
 
 // The pool's send pass: mbufs as buffers, one AEAD burst per flush, sent from each
-// datagram's client endpoint. A datagram's key is copied at submit: a client wipes its keys
-// when it ends, which may happen before the flush seals its last DISCONNECT.
+// datagram's client endpoint (OutDatagram::local).
 class ClientPool::MbufOutbox final : public BatchOutbox {
 public:
     MbufOutbox(crypto::BurstAead& aead, uint16_t burst, drivers::Port& port, uint16_t queue, rte_mempool* pool,
                ClientPoolStats& stats)
         : BatchOutbox(aead, burst),
-          local_of(burst),
-          keys(burst),
           port_(port),
           queue_(queue),
           pool_(pool),
@@ -114,9 +111,6 @@ public:
           pkts_(burst),
           to_(burst),
           index_(burst) {}
-
-    std::vector<uint16_t> local_of;  // by queue position
-    std::vector<crypto::Key> keys;   // by queue position
 
 protected:
     Buffer next_buffer() override {
@@ -143,11 +137,10 @@ protected:
             m->pkt_len = m->data_len;
             pkts_[k] = m;
             to_[k] = d.to;
-            index_[k] = local_of[i];
+            index_[k] = d.local;
             ++k;
         }
         if (k) port_.tx_burst(queue_, pkts_.data(), to_.data(), index_.data(), k);
-        for (size_t i = 0; i < datagrams.size(); ++i) keys[i].wipe();
     }
 
     void release(Buffer b) override { rte_pktmbuf_free(static_cast<rte_mbuf*>(b.context)); }
@@ -164,15 +157,11 @@ private:
 
 std::span<uint8_t> ClientPool::Slot::acquire() { return pool.out_->acquire(); }
 
-void ClientPool::submit(Slot& s, const OutDatagram& d) {
-    const size_t pos = out_->queued();  // where BatchOutbox will queue it
-    out_->local_of[pos] = s.local;
-    if (!d.key) return out_->submit(d);
-    out_->keys[pos] = *d.key;
-    OutDatagram copy = d;
-    copy.key = &out_->keys[pos];
-    out_->submit(copy);
+void ClientPool::Slot::submit(OutDatagram&& d) {
+    d.local = local;  // sent from this client's own endpoint
+    pool.out_->submit(std::move(d));
 }
+
 
 // ------------------------------------------------------------------------------ pool
 

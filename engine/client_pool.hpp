@@ -168,7 +168,6 @@ private:
     class MbufOutbox;
     enum class Phase : uint8_t { idle, waiting, connecting, sending, disconnecting, done };
 
-    void submit(Slot& s, const OutDatagram& d);
     void service(Slot& s);
     void begin_connect(Slot& s);
     void pump(Slot& s);

@@ -2,22 +2,30 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "engine/app.hpp"
 #include "protocol/server/config.hpp"
 
 namespace pomelo::engine {
 
+inline constexpr uint16_t kMaxWorkers = 64;
+
 struct EngineConfig {
     server::Config server;
-    uint16_t workers = 1;           // worker lcores, one shard each
+    uint16_t workers = 1;           // worker lcores, one shard each, 1..kMaxWorkers
     uint16_t burst = 32;            // packets per RX/TX burst
     uint32_t mbufs = 16383;         // mbuf pool size (per engine)
-    uint32_t ring_size = 4096;      // worker rings (power of two)
-    uint32_t control_ring_size = 8192;  // handshake packets to the control thread; beyond it a flood is dropped
+    uint32_t ring_size = 2048;      // worker rings (power of two)
+    // Handshake datagrams queued for the control thread: what a REQUEST flood can hold of the
+    // pool. ~2 ms of the control thread's work; more only adds latency under a flood.
+    uint32_t control_ring_size = 1024;
     uint64_t stats_interval_ns = 1'000'000'000;  // stats line; 0 = none
     uint64_t shutdown_grace_ns = 2'000'000'000;  // time for the DISCONNECTs on SIGINT/SIGTERM
     ApplicationFactory app;
+    // Token journal (engine/token_journal.hpp): tokens that connected, kept across restarts
+    // so that none can connect twice (§9). Empty: none (a restart forgets them).
+    std::string token_journal;
 };
 
 }  // namespace pomelo::engine

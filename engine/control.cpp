@@ -18,65 +18,115 @@ Control::Control(const WorkerShared& shared)
     : shared_(shared), handshake_(shared.config->server), aead_(crypto::make_best_burst()) {
     // Replies (CHALLENGE, DENIED) leave through the TX ring of the worker whose queue received
     // the handshake datagram: a single-queue device cannot be sent on from two threads.
-    outbox_ = std::make_unique<MbufOutbox>(*aead_, kBurst, shared.mbufs, no_mbuf_,
-                                           [this](rte_mbuf** pkts, wire::Address* to, uint16_t n) {
-                                               Worker* via = shared_.workers[shared_.workers[origin_]->io_worker()];
-                                               for (uint16_t i = 0; i < n; ++i) meta(pkts[i]).address = to[i];
-                                               const unsigned sent = rte_ring_mp_enqueue_burst(
-                                                   via->rings().tx, reinterpret_cast<void**>(pkts), n, nullptr);
-                                               if (sent < n) {
-                                                   local_.ring_full += n - sent;
-                                                   rte_pktmbuf_free_bulk(pkts + sent, n - sent);
-                                               }
-                                           });
-    handshake_.start(clock_.now());
+    outbox_ = std::make_unique<MbufOutbox>(
+        *aead_, kBurst, shared.mbufs, local_.drops[EngineDrop::no_mbuf],
+        [this](rte_mbuf** pkts, wire::Address* to, uint16_t* local, uint16_t n) {
+            Worker* via = shared_.workers[shared_.workers[origin_]->io_worker()];
+            for (uint16_t i = 0; i < n; ++i) {
+                meta(pkts[i]).address = to[i];
+                meta(pkts[i]).local = local[i];
+            }
+            const unsigned sent = rte_ring_mp_enqueue_burst(via->rings().tx, reinterpret_cast<void**>(pkts), n, nullptr);
+            if (sent < n) {
+                local_.drops[EngineDrop::tx_ring_full] += n - sent;
+                rte_pktmbuf_free_bulk(pkts + sent, n - sent);
+            }
+        });
 }
 
 Control::~Control() { handshake_.stop(); }
 
+bool Control::start(std::string& error) {
+    const Now now = clock_.now();
+    handshake_.start(now);
+    const std::string& path = shared_.config->token_journal;
+    if (path.empty()) return true;
+    std::vector<TokenJournal::Record> live;
+    if (!journal_.open(path, now.unix_ms, live, error)) return false;
+    for (const TokenJournal::Record& r : live) {
+        if (!handshake_.restore_connected_token(r.tag, r.expire_ms, now.unix_ms)) {
+            error = "token journal " + path + " holds more live tokens than the token history (" +
+                    std::to_string(shared_.config->server.token_history) + "): raise --token-history";
+            return false;
+        }
+    }
+    return true;
+}
+
 void Control::handle(rte_mbuf** pkts, unsigned n, const Now& now) {
+    server::NewPeer* accepted[kBurst];
+    uint16_t owners[kBurst];
+    unsigned naccepted = 0;
     for (unsigned i = 0; i < n; ++i) {
         rte_mbuf* m = pkts[i];
         std::span<uint8_t> bytes(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m));
         const MbufMeta info = meta(m);
         if (info.worker != origin_) outbox_->flush();  // replies leave through the origin's queue
         origin_ = info.worker;
-        if (bytes[0] == 0) {
-            handshake_.on_request(bytes, info.address, now, *outbox_);
-        } else {
-            wire::PacketHeader h;
-            wire::read_header(bytes, h);  // parsed once already by the worker
-            server::NewPeer* np = nullptr;
-            if (rte_mempool_get(shared_.new_peer_pool, reinterpret_cast<void**>(&np)) != 0) {
-                ++local_.ring_full;  // no record free: the client will resend its RESPONSE
-            } else {
-                new (np) server::NewPeer{};
-                if (handshake_.on_response(bytes, h, info.address, now, *outbox_, *np)) {
-                    if (rte_ring_sp_enqueue(shared_.workers[info.worker]->rings().new_peers, np) == 0) {
-                        ++local_.accepted;
-                        np = nullptr;
-                    } else {
-                        ++local_.ring_full;
-                        handshake_.on_connection_closed(np->client_id);
-                    }
-                }
-                if (np) {
-                    np->~NewPeer();  // wipes the keys
-                    rte_mempool_put(shared_.new_peer_pool, np);
-                }
+        server::NewPeer* np = nullptr;
+        if (bytes[0] != 0) {  // a RESPONSE may create a connection: have its record and ring slot ready
+            if (rte_ring_free_count(shared_.workers[info.worker]->rings().new_peers) <= naccepted) {
+                ++local_.drops[EngineDrop::new_peer_ring_full];  // the client resends its RESPONSE
+                rte_pktmbuf_free(m);
+                continue;
             }
+            if (rte_mempool_get(shared_.new_peer_pool, reinterpret_cast<void**>(&np)) != 0) {
+                ++local_.drops[EngineDrop::no_new_peer_record];
+                rte_pktmbuf_free(m);
+                continue;
+            }
+            new (np) server::NewPeer{};
+        }
+        server::NewPeer scratch;
+        if (handshake_.handle(bytes, info.address, info.local, now, *outbox_, np ? *np : scratch)) {
+            owners[naccepted] = info.worker;
+            accepted[naccepted++] = np;
+            np = nullptr;
+        }
+        if (np) {
+            np->~NewPeer();  // wipes the keys
+            rte_mempool_put(shared_.new_peer_pool, np);
         }
         rte_pktmbuf_free(m);
     }
     outbox_->flush();
+    if (naccepted) hand_over(accepted, owners, naccepted);
+}
+
+// Journals the accepted tokens, then hands each connection to the worker owning its address.
+// The journal write comes first: a connection-phase packet is sealed under a token's keys only
+// once the token is on disk, so a restarted server can never accept it again (§9).
+void Control::hand_over(server::NewPeer** accepted, const uint16_t* owners, unsigned n) {
+    if (journal_.is_open()) {
+        TokenJournal::Record records[kBurst];
+        for (unsigned i = 0; i < n; ++i) records[i] = {accepted[i]->token_tag, accepted[i]->token_expire_ms};
+        std::string error;
+        if (!journal_.append(std::span(records, n), error)) {
+            // Not on disk: do not start these connections (their clients time out and fetch
+            // new tokens). Counted and logged once.
+            if (local_.journal_errors++ == 0) std::fprintf(stderr, "pomelo-server: %s\n", error.c_str());
+            for (unsigned i = 0; i < n; ++i) {
+                handshake_.on_connection_closed(accepted[i]->client_id, accepted[i]->address);
+                accepted[i]->~NewPeer();
+                rte_mempool_put(shared_.new_peer_pool, accepted[i]);
+            }
+            return;
+        }
+    }
+    for (unsigned i = 0; i < n; ++i) {
+        server::NewPeer* np = accepted[i];
+        // Room was checked before the handshake ran; this is the ring's only producer.
+        rte_ring_sp_enqueue(shared_.workers[owners[i]]->rings().new_peers, np);
+        ++local_.accepted;
+    }
 }
 
 void Control::collect_closed() {
-    int64_t ids[256];
+    ClosedPeer closed[256];
     for (Worker* w : shared_.workers) {
         unsigned n;
-        while ((n = rte_ring_sc_dequeue_burst_elem(w->rings().closed, ids, sizeof(int64_t), 256, nullptr)) > 0)
-            for (unsigned i = 0; i < n; ++i) handshake_.on_connection_closed(ids[i]);
+        while ((n = rte_ring_sc_dequeue_burst_elem(w->rings().closed, closed, sizeof(ClosedPeer), 256, nullptr)) > 0)
+            for (unsigned i = 0; i < n; ++i) handshake_.on_connection_closed(closed[i].client_id, closed[i].address);
     }
 }
 
@@ -93,6 +143,7 @@ void Control::run(const std::atomic<bool>& stop_requested) {
 
         if (stop_requested.load(std::memory_order_relaxed) && !shutting_down) {
             shutting_down = true;
+            handshake_.begin_shutdown();  // no connection is accepted from now on
             for (Worker* w : shared_.workers) w->shutdown();
         }
         if (shutting_down) {
@@ -100,11 +151,13 @@ void Control::run(const std::atomic<bool>& stop_requested) {
             for (Worker* w : shared_.workers) all &= w->drained();
             if (all) {
                 collect_closed();
+                journal_.close();
                 publish(now, shared_.config->stats_interval_ns != 0);
                 return;
             }
         }
         if (now.ns >= next_stats) {
+            journal_.sync();
             publish(now, shared_.config->stats_interval_ns != 0);
             next_stats = now.ns + (shared_.config->stats_interval_ns ? shared_.config->stats_interval_ns : 1'000'000'000);
         }
@@ -150,7 +203,7 @@ void Control::publish(const Now& now, bool print) {
         std::printf("peers %u (unconfirmed %u, connected %u, disconnecting %u) pending %u | rx %.0f/s tx %.0f/s | "
                     "handshakes %.0f/s | drops %llu | rtt mean %.2f ms max %.2f ms\n",
                     p[1] + p[2] + p[3], p[1], p[2], p[3], s.control.pending, s.rx_pps, s.tx_pps, s.handshakes_per_s,
-                    static_cast<unsigned long long>(all.total_drops() + s.workers.ring_full + s.control.ring_full),
+                    static_cast<unsigned long long>(all.total_drops() + s.workers.drops.total() + s.control.drops.total()),
                     static_cast<double>(rtt) / 1e6, static_cast<double>(s.workers.rtt_max_ns) / 1e6);
         std::fflush(stdout);
     }
@@ -161,20 +214,6 @@ void Control::publish(const Now& now, bool print) {
 EngineSnapshot Control::snapshot() const {
     std::lock_guard lock(snapshot_mutex_);
     return snapshot_;
-}
-
-WorkerStats& WorkerStats::operator+=(const WorkerStats& o) {
-    protocol += o.protocol;
-    port += o.port;
-    for (unsigned k = 0; k < 4; ++k) peers[k] += o.peers[k];
-    rtt_sum_ns += o.rtt_sum_ns;
-    rtt_peers += o.rtt_peers;
-    rtt_max_ns = std::max(rtt_max_ns, o.rtt_max_ns);
-    ring_full += o.ring_full;
-    no_mbuf += o.no_mbuf;
-    handshakes_forwarded += o.handshakes_forwarded;
-    loops += o.loops;
-    return *this;
 }
 
 }  // namespace pomelo::engine

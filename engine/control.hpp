@@ -13,6 +13,7 @@
 
 #include "engine/clock.hpp"
 #include "engine/stats.hpp"
+#include "engine/token_journal.hpp"
 #include "engine/worker.hpp"
 #include "protocol/server/handshake.hpp"
 
@@ -35,6 +36,10 @@ public:
     Control(const WorkerShared& shared);
     ~Control();
 
+    // Starts the handshake and opens the token journal (if configured), restoring the tokens
+    // that connected before a restart. False with a one-line `error`.
+    bool start(std::string& error);
+
     // Runs on the main lcore until the engine is asked to stop and the workers drained.
     void run(const std::atomic<bool>& stop_requested);
 
@@ -42,6 +47,7 @@ public:
 
 private:
     void handle(rte_mbuf** pkts, unsigned n, const Now& now);
+    void hand_over(server::NewPeer** accepted, const uint16_t* owners, unsigned n);
     void collect_closed();
     void publish(const Now& now, bool print);
 
@@ -50,7 +56,7 @@ private:
     server::Handshake handshake_;
     std::unique_ptr<crypto::BurstAead> aead_;
     std::unique_ptr<class MbufOutbox> outbox_;
-    uint64_t no_mbuf_ = 0;
+    TokenJournal journal_;
     uint16_t origin_ = 0;  // the worker of the datagram being handled: replies leave through it
     ControlStats local_;
     mutable std::mutex snapshot_mutex_;  // control thread writes, telemetry thread reads

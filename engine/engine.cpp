@@ -32,8 +32,12 @@ std::unique_ptr<Engine> Engine::create(const EngineConfig& config, drivers::Port
     e->config_ = config;
     unsigned lcore;
     RTE_LCORE_FOREACH_WORKER(lcore) e->lcores_.push_back(lcore);
-    if (config.workers == 0) {
-        error = "--workers must be at least 1";
+    if (config.workers == 0 || config.workers > kMaxWorkers) {
+        error = "--workers must be 1.." + std::to_string(kMaxWorkers);
+        return nullptr;
+    }
+    if (port.queue_count() == 0) {
+        error = "port " + port.name() + " has no queues";
         return nullptr;
     }
     if (e->lcores_.size() < config.workers) {
@@ -63,17 +67,32 @@ std::unique_ptr<Engine> Engine::create(const EngineConfig& config, drivers::Port
     shared.control_in = control_in;
     shared.owner_hash = &e->owner_hash_;
 
-    // Queue q is polled by worker q; with fewer queues than workers, the queues' workers
-    // distribute datagrams to the other shards by keyed address hash.
+    // Queue q is polled by worker q. Each worker owns its queue's datagrams outright only when
+    // the device's RSS guarantees that one address always reaches one queue; otherwise (fewer
+    // queues than workers, or queues the sender chooses, as on memif or net_ring) the queues'
+    // workers hand every datagram to the shard that owns its source by a keyed address hash,
+    // so an address belongs to exactly one shard.
     const uint16_t queues = std::min<uint16_t>(port.queue_count(), config.workers);
-    const bool distribute = queues < config.workers;
+    const bool distribute = config.workers > 1 && (queues < config.workers || !port.rss());
+
+    // Everything that can hold mbufs at once must leave some in the pool, or a flood that
+    // fills the rings stops all traffic.
+    const uint64_t cache = 256u * (config.workers + 1);  // mempool per-lcore caches
+    const uint64_t held = uint64_t{config.control_ring_size} + (distribute ? uint64_t{config.workers} * config.ring_size : 0) +
+                          (queues < config.workers ? uint64_t{queues} * config.ring_size : 0) + port.mbufs_held() + cache +
+                          (uint64_t{config.workers} + 1) * 2 * server::Shard::kMaxBurst;
+    if (held >= config.mbufs) {
+        error = "--mbufs " + std::to_string(config.mbufs) + " is too small: rings, descriptors and caches can hold " +
+                std::to_string(held) + " mbufs (give at least " + std::to_string(held + held / 4) + ")";
+        return nullptr;
+    }
     std::vector<WorkerRings> rings(config.workers);
     for (uint16_t w = 0; w < config.workers; ++w) {
         const std::string n = std::to_string(w);
         rings[w].rx = make_ring("pomelo_rx" + n, config.ring_size, RING_F_SC_DEQ, error);
         rings[w].tx = make_ring("pomelo_tx" + n, config.ring_size, RING_F_SC_DEQ, error);
         rings[w].new_peers = make_ring("pomelo_np" + n, 1024, RING_F_SP_ENQ | RING_F_SC_DEQ, error);
-        rings[w].closed = make_elem_ring("pomelo_cl" + n, sizeof(int64_t), 16384, error);
+        rings[w].closed = make_elem_ring("pomelo_cl" + n, sizeof(ClosedPeer), 16384, error);
         if (!rings[w].rx || !rings[w].tx || !rings[w].new_peers || !rings[w].closed) return nullptr;
         for (rte_ring* r : {rings[w].rx, rings[w].tx, rings[w].new_peers, rings[w].closed}) e->rings_.push_back(r);
     }
@@ -85,11 +104,28 @@ std::unique_ptr<Engine> Engine::create(const EngineConfig& config, drivers::Port
     // Workers copied `shared` before the list was complete: give them the final one.
     for (auto& w : e->workers_) w->set_shared_workers(shared.workers);
     e->control_ = std::make_unique<Control>(shared);
+    if (!e->control_->start(error)) return nullptr;
     return e;
 }
 
 Engine::~Engine() {
     control_.reset();
+    // What the rings still hold: mbufs go back to the pool, new-peer records are wiped first.
+    for (auto& w : workers_) {
+        void* obj;
+        while (rte_ring_sc_dequeue(w->rings().new_peers, &obj) == 0) {
+            auto* np = static_cast<server::NewPeer*>(obj);
+            crypto::secure_wipe(np->user_data.data(), np->user_data.size());
+            np->~NewPeer();  // wipes the keys
+            rte_mempool_put(new_peer_pool_, np);
+        }
+        for (rte_ring* r : {w->rings().rx, w->rings().tx})
+            while (rte_ring_sc_dequeue(r, &obj) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(obj));
+    }
+    if (shared_.control_in) {
+        void* obj;
+        while (rte_ring_sc_dequeue(shared_.control_in, &obj) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(obj));
+    }
     workers_.clear();
     for (rte_ring* r : rings_) rte_ring_free(r);
     if (new_peer_pool_) rte_mempool_free(new_peer_pool_);

@@ -1,5 +1,6 @@
 // What travels with a datagram's mbuf between lcores, in the mbuf's private area: the peer
-// address (source on receive, destination on send) and the worker it belongs to.
+// address (source on receive, destination on send), our local endpoint, and the worker it
+// belongs to.
 #pragma once
 
 #include <rte_mbuf.h>
@@ -10,6 +11,7 @@ namespace pomelo::engine {
 
 struct MbufMeta {
     wire::Address address;
+    uint16_t local = 0;   // index of the local endpoint (received on / to leave from)
     uint16_t worker = 0;  // the shard that owns the address
 };
 

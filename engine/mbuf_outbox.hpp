@@ -14,8 +14,8 @@ namespace pomelo::engine {
 class MbufOutbox final : public BatchOutbox {
 public:
     static constexpr uint16_t kMaxBurst = 64;
-    // Takes finished mbufs and their destinations; owns them from then on.
-    using Deliver = std::function<void(rte_mbuf** pkts, wire::Address* to, uint16_t n)>;
+    // Takes finished mbufs, their destinations and local endpoints; owns the mbufs from then on.
+    using Deliver = std::function<void(rte_mbuf** pkts, wire::Address* to, uint16_t* local, uint16_t n)>;
 
     MbufOutbox(crypto::BurstAead& aead, uint16_t burst, rte_mempool* pool, uint64_t& no_mbuf, Deliver deliver)
         : BatchOutbox(aead, std::min<uint16_t>(burst, kMaxBurst)),
@@ -36,6 +36,7 @@ private:
     void transmit(std::span<SealedDatagram> sealed) override {
         rte_mbuf* pkts[kMaxBurst];
         wire::Address to[kMaxBurst];
+        uint16_t local[kMaxBurst];
         uint16_t n = 0;
         for (SealedDatagram& d : sealed) {
             rte_mbuf* m = static_cast<rte_mbuf*>(d.context);
@@ -46,13 +47,14 @@ private:
             m->data_len = static_cast<uint16_t>(d.bytes.size());
             m->pkt_len = m->data_len;
             pkts[n] = m;
+            local[n] = d.local;
             to[n++] = d.to;
             if (n == kMaxBurst) {
-                deliver_(pkts, to, n);
+                deliver_(pkts, to, local, n);
                 n = 0;
             }
         }
-        if (n) deliver_(pkts, to, n);
+        if (n) deliver_(pkts, to, local, n);
     }
 
     rte_mempool* pool_;

@@ -40,15 +40,48 @@ private:
     T data_{};
 };
 
+// The engine's own drops, one name per drop site (the protocol's are in Counters). Telemetry,
+// the stats line and tests read these names from this one list.
+#define POMELO_ENGINE_DROPS(X)                                                                   \
+    X(shard_ring_full, "datagram for another worker's shard: its rx ring was full")             \
+    X(tx_ring_full, "sealed datagram for the queue-owning worker: its tx ring was full")         \
+    X(control_ring_full, "handshake datagram for the control thread: its ring was full")        \
+    X(no_mbuf, "no mbuf in the pool to send a datagram")                                        \
+    X(new_peer_ring_full, "RESPONSE left for a resend: the owning worker's new-peer ring was full") \
+    X(no_new_peer_record, "RESPONSE left for a resend: no new-peer record free in its pool")
+
+enum class EngineDrop : uint8_t {
+#define POMELO_X(name, text) name,
+    POMELO_ENGINE_DROPS(POMELO_X)
+#undef POMELO_X
+        count_
+};
+inline constexpr unsigned kEngineDropCount = static_cast<unsigned>(EngineDrop::count_);
+const char* name_of(EngineDrop d);
+
+struct EngineDrops {
+    uint64_t n[kEngineDropCount] = {};
+    uint64_t& operator[](EngineDrop d) { return n[static_cast<unsigned>(d)]; }
+    uint64_t operator[](EngineDrop d) const { return n[static_cast<unsigned>(d)]; }
+    uint64_t total() const {
+        uint64_t t = 0;
+        for (uint64_t v : n) t += v;
+        return t;
+    }
+    EngineDrops& operator+=(const EngineDrops& o) {
+        for (unsigned i = 0; i < kEngineDropCount; ++i) n[i] += o.n[i];
+        return *this;
+    }
+};
+
 struct WorkerStats {
     Counters protocol;
     drivers::PortStats port;      // the device queue this worker polls, if any
+    EngineDrops drops;
     uint32_t peers[4] = {};       // by server::PeerState (free unused)
     uint64_t rtt_sum_ns = 0;      // over peers with RTT samples
     uint64_t rtt_peers = 0;
     uint64_t rtt_max_ns = 0;
-    uint64_t ring_full = 0;       // datagrams dropped because a ring was full
-    uint64_t no_mbuf = 0;         // sends dropped for want of an mbuf
     uint64_t handshakes_forwarded = 0;
     uint64_t loops = 0;
 
@@ -57,11 +90,12 @@ struct WorkerStats {
 
 struct ControlStats {
     Counters handshake;
+    EngineDrops drops;
     uint64_t token_decrypts = 0;
     uint32_t pending = 0;
     uint32_t connected = 0;
     uint64_t accepted = 0;        // connections handed to workers
-    uint64_t ring_full = 0;
+    uint64_t journal_errors = 0;  // token journal writes that failed (logged once)
 };
 
 }  // namespace pomelo::engine

@@ -88,8 +88,8 @@ int cmd_drops(const char*, const char*, rte_tel_data* d) {
     for (unsigned i = 1; i < wire::kWireErrorCount; ++i)
         add(d, wire::name_of(static_cast<wire::WireError>(i)), c.wire_drops[i]);
     for (unsigned i = 0; i < kDropReasonCount; ++i) add(d, name_of(static_cast<DropReason>(i)), c.drops[i]);
-    add(d, "ring_full", s.workers.ring_full + s.control.ring_full);
-    add(d, "no_mbuf", s.workers.no_mbuf);
+    for (unsigned i = 0; i < kEngineDropCount; ++i)
+        add(d, name_of(static_cast<EngineDrop>(i)), s.workers.drops.n[i] + s.control.drops.n[i]);
     return 0;
 }
 
@@ -110,7 +110,7 @@ int cmd_workers(const char*, const char*, rte_tel_data* d) {
         add(c, "tx_packets", tx);
         add(c, "drops", ws.protocol.total_drops());
         add(c, "handshakes_forwarded", ws.handshakes_forwarded);
-        add(c, "ring_full", ws.ring_full);
+        for (unsigned i = 0; i < kEngineDropCount; ++i) add(c, name_of(static_cast<EngineDrop>(i)), ws.drops.n[i]);
         add(c, "loops", ws.loops);
         rte_tel_data_add_dict_container(d, ("worker" + std::to_string(w)).c_str(), c, 0);
     }

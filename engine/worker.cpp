@@ -23,8 +23,9 @@ Worker::Worker(uint16_t index, const WorkerShared& shared, WorkerRings rings, in
       aead_(crypto::make_best_burst()) {
     // Sealed datagrams go straight to the device when this worker owns the queue, otherwise
     // through the queue worker's TX ring.
-    outbox_ = std::make_unique<MbufOutbox>(*aead_, shared.config->burst, shared.mbufs, local_.no_mbuf,
-                                           [this](rte_mbuf** p, wire::Address* to, uint16_t n) { transmit(p, to, n); });
+    outbox_ = std::make_unique<MbufOutbox>(
+        *aead_, shared.config->burst, shared.mbufs, local_.drops[EngineDrop::no_mbuf],
+        [this](rte_mbuf** p, wire::Address* to, uint16_t* local, uint16_t n) { transmit(p, to, local, n); });
     // Every shard can hold the whole server: the capacity limit is global (the handshake's).
     shard_ = std::make_unique<server::Shard>(shared.config->server, shared.config->server.max_clients,
                                              static_cast<server::ShardHooks&>(*this), *outbox_);
@@ -39,16 +40,19 @@ uint16_t Worker::owner_of(const wire::Address& a) const {
     return static_cast<uint16_t>((*shared_.owner_hash)(&key, sizeof key) % shared_.workers.size());
 }
 
-void Worker::transmit(rte_mbuf** pkts, wire::Address* to, uint16_t n) {
+void Worker::transmit(rte_mbuf** pkts, wire::Address* to, uint16_t* local, uint16_t n) {
     if (io_queue_ >= 0) {
-        shared_.port->tx_burst(static_cast<uint16_t>(io_queue_), pkts, to, nullptr, n);
+        shared_.port->tx_burst(static_cast<uint16_t>(io_queue_), pkts, to, local, n);
         return;
     }
-    for (uint16_t i = 0; i < n; ++i) meta(pkts[i]).address = to[i];
+    for (uint16_t i = 0; i < n; ++i) {
+        meta(pkts[i]).address = to[i];
+        meta(pkts[i]).local = local[i];
+    }
     rte_ring* ring = shared_.workers[io_worker_]->rings().tx;
     const unsigned sent = rte_ring_mp_enqueue_burst(ring, reinterpret_cast<void**>(pkts), n, nullptr);
     if (sent < n) {
-        local_.ring_full += n - sent;
+        local_.drops[EngineDrop::tx_ring_full] += n - sent;
         rte_pktmbuf_free_bulk(pkts + sent, n - sent);
     }
 }
@@ -63,12 +67,18 @@ int Worker::run() {
         ++local_.loops;
         if (io_queue_ >= 0) poll_device();
 
-        // Datagrams another worker's queue received for this shard.
-        rte_mbuf* pkts[kMaxBurst];
-        wire::Address from[kMaxBurst];
-        const unsigned n = rte_ring_sc_dequeue_burst(rings_.rx, reinterpret_cast<void**>(pkts), burst, nullptr);
-        for (unsigned i = 0; i < n; ++i) from[i] = meta(pkts[i]).address;
-        if (n) receive_pass(pkts, from, static_cast<uint16_t>(n));
+        // Datagrams the queues' workers received for this shard.
+        if (distribute_) {
+            rte_mbuf* pkts[kMaxBurst];
+            wire::Address from[kMaxBurst];
+            uint16_t local[kMaxBurst];
+            const unsigned n = rte_ring_sc_dequeue_burst(rings_.rx, reinterpret_cast<void**>(pkts), burst, nullptr);
+            for (unsigned i = 0; i < n; ++i) {
+                from[i] = meta(pkts[i]).address;
+                local[i] = meta(pkts[i]).local;
+            }
+            if (n) receive_pass(pkts, from, local, static_cast<uint16_t>(n));
+        }
 
         accept_new_peers();
         app_->on_poll(*this);
@@ -80,9 +90,8 @@ int Worker::run() {
             shard_->disconnect_all(now_);
         }
         outbox_->flush();
-        shard_->end_pass();
         if (!closed_.empty()) {
-            const unsigned sent = rte_ring_sp_enqueue_burst_elem(rings_.closed, closed_.data(), sizeof(int64_t),
+            const unsigned sent = rte_ring_sp_enqueue_burst_elem(rings_.closed, closed_.data(), sizeof(ClosedPeer),
                                                                  static_cast<unsigned>(closed_.size()), nullptr);
             closed_.erase(closed_.begin(), closed_.begin() + sent);  // the rest goes next loop
         }
@@ -100,58 +109,88 @@ void Worker::poll_device() {
     const uint16_t q = static_cast<uint16_t>(io_queue_);
     rte_mbuf* pkts[kMaxBurst];
     wire::Address from[kMaxBurst];
-    const uint16_t n = shared_.port->rx_burst(q, pkts, from, nullptr, burst);
+    uint16_t local[kMaxBurst];
+    const uint16_t n = shared_.port->rx_burst(q, pkts, from, local, burst);
     if (n) {
         if (!distribute_) {
-            receive_pass(pkts, from, n);
+            receive_pass(pkts, from, local, n);
         } else {
-            // Hand each datagram to the shard owning its source; keep ours.
+            // Hand each datagram to the shard owning its source, in one burst per shard; keep ours.
+            rte_mbuf* by_owner[kMaxWorkers][kMaxBurst];
+            uint16_t count[kMaxWorkers] = {};
             rte_mbuf* mine[kMaxBurst];
             wire::Address mine_from[kMaxBurst];
+            uint16_t mine_local[kMaxBurst];
             uint16_t nmine = 0;
+            const size_t workers = shared_.workers.size();
             for (uint16_t i = 0; i < n; ++i) {
                 const uint16_t owner = owner_of(from[i]);
                 if (owner == index_) {
                     mine[nmine] = pkts[i];
+                    mine_local[nmine] = local[i];
                     mine_from[nmine++] = from[i];
                     continue;
                 }
                 meta(pkts[i]).address = from[i];
-                if (rte_ring_mp_enqueue(shared_.workers[owner]->rings().rx, pkts[i]) != 0) {
-                    ++local_.ring_full;
-                    rte_pktmbuf_free(pkts[i]);
+                meta(pkts[i]).local = local[i];
+                by_owner[owner][count[owner]++] = pkts[i];
+            }
+            for (size_t w = 0; w < workers; ++w) {
+                if (!count[w]) continue;
+                const unsigned sent = rte_ring_mp_enqueue_burst(shared_.workers[w]->rings().rx,
+                                                                reinterpret_cast<void**>(by_owner[w]), count[w], nullptr);
+                if (sent < count[w]) {
+                    local_.drops[EngineDrop::shard_ring_full] += count[w] - sent;
+                    rte_pktmbuf_free_bulk(by_owner[w] + sent, count[w] - sent);
                 }
             }
-            if (nmine) receive_pass(mine, mine_from, nmine);
+            if (nmine) receive_pass(mine, mine_from, mine_local, nmine);
         }
     }
     // What other workers and the control thread queued for this device queue.
     rte_mbuf* out[kMaxBurst];
     wire::Address to[kMaxBurst];
+    uint16_t out_local[kMaxBurst];
     const unsigned m = rte_ring_sc_dequeue_burst(rings_.tx, reinterpret_cast<void**>(out), burst, nullptr);
     if (m) {
-        for (unsigned i = 0; i < m; ++i) to[i] = meta(out[i]).address;
-        shared_.port->tx_burst(q, out, to, nullptr, static_cast<uint16_t>(m));
+        for (unsigned i = 0; i < m; ++i) {
+            to[i] = meta(out[i]).address;
+            out_local[i] = meta(out[i]).local;
+        }
+        shared_.port->tx_burst(q, out, to, out_local, static_cast<uint16_t>(m));
     }
 }
 
-void Worker::receive_pass(rte_mbuf** pkts, const wire::Address* from, uint16_t n) {
+void Worker::receive_pass(rte_mbuf** pkts, const wire::Address* from, const uint16_t* local, uint16_t n) {
     server::RxDatagram burst[kMaxBurst];
     for (uint16_t i = 0; i < n; ++i)
-        burst[i] = {std::span(rte_pktmbuf_mtod(pkts[i], uint8_t*), rte_pktmbuf_data_len(pkts[i])), from[i]};
+        burst[i] = {std::span(rte_pktmbuf_mtod(pkts[i], uint8_t*), rte_pktmbuf_data_len(pkts[i])), from[i], local[i]};
     uint32_t handshake[kMaxBurst];
     const uint32_t nh = shard_->receive_burst(std::span(burst, n), now_, *aead_, handshake);
-    // REQUEST / RESPONSE from unknown addresses go to the control thread; the rest is done.
+    // REQUEST / RESPONSE from unknown addresses go to the control thread, REQUESTs only when
+    // they pass the checks that need no state and no crypto: a flood of junk REQUESTs is
+    // dropped here at the worker's rate, never holding mbufs in the control ring.
+    rte_mbuf* fwd[kMaxBurst];
+    unsigned nfwd = 0;
     for (uint32_t k = 0; k < nh; ++k) {
-        rte_mbuf* m = pkts[handshake[k]];
-        meta(m).address = from[handshake[k]];
+        const uint32_t i = handshake[k];
+        if (burst[i].bytes[0] == 0 &&
+            !server::Handshake::precheck_request(burst[i].bytes, shared_.config->server, now_.unix_ms,
+                                                 shard_->counters()))
+            continue;  // freed below with the rest
+        rte_mbuf* m = pkts[i];
+        meta(m).address = from[i];
+        meta(m).local = local[i];
         meta(m).worker = index_;
-        pkts[handshake[k]] = nullptr;
-        if (rte_ring_mp_enqueue(shared_.control_in, m) != 0) {
-            ++local_.ring_full;  // a handshake flood beyond the control thread's capacity
-            rte_pktmbuf_free(m);
-        } else {
-            ++local_.handshakes_forwarded;
+        pkts[i] = nullptr;
+        fwd[nfwd++] = m;
+    }
+    if (nfwd) {
+        const unsigned sent = rte_ring_mp_enqueue_burst(shared_.control_in, reinterpret_cast<void**>(fwd), nfwd, nullptr);
+        local_.handshakes_forwarded += sent;
+        if (sent < nfwd) {  // a handshake flood beyond the control thread's capacity
+            local_.drops[EngineDrop::control_ring_full] += nfwd - sent;
+            rte_pktmbuf_free_bulk(fwd + sent, nfwd - sent);
         }
     }
     for (uint16_t i = 0; i < n; ++i)
@@ -163,14 +202,17 @@ void Worker::accept_new_peers() {
     const unsigned n = rte_ring_sc_dequeue_burst(rings_.new_peers, objs, kMaxBurst, nullptr);
     for (unsigned i = 0; i < n; ++i) {
         auto* np = static_cast<server::NewPeer*>(objs[i]);
-        if (!shard_->add(*np, now_)) closed_.push_back(np->client_id);  // give the capacity slot back
-        np->client_to_server_key.wipe();
-        np->server_to_client_key.wipe();
+        const std::optional<server::PeerId> id = shard_->add(*np, now_);
+        if (!id) {
+            closed_.push_back({np->client_id, np->address});  // give the capacity slot back
+        } else if (shutdown_started_) {
+            shard_->disconnect(*id, now_);  // accepted just before the shutdown: tell it at once
+        }
         crypto::secure_wipe(np->user_data.data(), np->user_data.size());
+        np->~NewPeer();  // wipes the keys
         rte_mempool_put(shared_.new_peer_pool, np);
     }
 }
-
 void Worker::publish() {
     WorkerStats s = local_;
     s.protocol = shard_->counters();
@@ -192,8 +234,9 @@ void Worker::on_connect(server::PeerId id, int64_t client_id, const wire::UserDa
 
 void Worker::on_payload(server::PeerId id, std::span<const uint8_t> payload) { app_->on_payload(*this, id, payload); }
 
-void Worker::on_close(server::PeerId id, int64_t client_id, server::CloseReason reason) {
-    closed_.push_back(client_id);
+void Worker::on_close(server::PeerId id, int64_t client_id, const wire::Address& address,
+                      server::CloseReason reason) {
+    closed_.push_back({client_id, address});
     app_->on_disconnect(*this, id, client_id, reason);
 }
 

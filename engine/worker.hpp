@@ -26,11 +26,18 @@ class Worker;
 
 // The rings between lcores. Each is single-producer/single-consumer unless noted.
 struct WorkerRings {
-    rte_ring* rx = nullptr;         // datagrams for this shard from the queue's worker
+    rte_ring* rx = nullptr;         // datagrams for this shard from the queues' workers (multi-producer)
     rte_ring* tx = nullptr;         // datagrams to send on this worker's queue (multi-producer)
     rte_ring* new_peers = nullptr;  // server::NewPeer* accepted by the control thread
-    rte_ring* closed = nullptr;     // client ids (8-byte elements) of connections that ended
+    rte_ring* closed = nullptr;     // ClosedPeer elements: connections that ended
 };
+
+// A connection a shard ended, for the control thread's accounting (client id, address).
+struct ClosedPeer {
+    int64_t client_id;
+    wire::Address address;
+};
+static_assert(sizeof(ClosedPeer) % 4 == 0, "rte_ring elements are multiples of 4 bytes");
 
 // What all workers share, read-only once running.
 struct WorkerShared {
@@ -65,16 +72,17 @@ public:
 private:
 
     void poll_device();
-    void receive_pass(rte_mbuf** pkts, const wire::Address* from, uint16_t n);
+    void receive_pass(rte_mbuf** pkts, const wire::Address* from, const uint16_t* local, uint16_t n);
     void accept_new_peers();
     void publish();
     uint16_t owner_of(const wire::Address& a) const;
-    void transmit(rte_mbuf** pkts, wire::Address* to, uint16_t n);
+    void transmit(rte_mbuf** pkts, wire::Address* to, uint16_t* local, uint16_t n);
 
     // ShardHooks
     void on_connect(server::PeerId id, int64_t client_id, const wire::UserData& user_data) override;
     void on_payload(server::PeerId id, std::span<const uint8_t> payload) override;
-    void on_close(server::PeerId id, int64_t client_id, server::CloseReason reason) override;
+    void on_close(server::PeerId id, int64_t client_id, const wire::Address& address,
+                  server::CloseReason reason) override;
     // WorkerContext
     uint16_t worker() const override { return index_; }
     bool send(server::PeerId peer, std::span<const uint8_t> payload) override;
@@ -93,7 +101,7 @@ private:
     std::unique_ptr<class MbufOutbox> outbox_;
     std::unique_ptr<server::Shard> shard_;
     std::unique_ptr<Application> app_;
-    std::vector<int64_t> closed_;  // client ids ended this pass, for the control thread
+    std::vector<ClosedPeer> closed_;  // connections ended, not yet taken by the control thread
     std::atomic<bool> shutdown_{false}, stop_{false}, drained_{false};
     bool shutdown_started_ = false;
     uint64_t next_publish_ns_ = 0;

@@ -22,9 +22,9 @@ std::span<uint8_t> BatchOutbox::acquire() {
     return lent_.bytes;
 }
 
-void BatchOutbox::submit(const OutDatagram& d) {
+void BatchOutbox::submit(OutDatagram&& d) {
     if (!lent_valid_) return;
-    queued_.push_back(d);
+    queued_.push_back(std::move(d));
     buffers_.push_back(lent_);
     lent_valid_ = false;
 }
@@ -37,7 +37,7 @@ void BatchOutbox::flush() {
         if (!d.header_size) continue;  // already a finished datagram
         uint8_t* base = buffers_[i].bytes.data();
         ads_[i] = wire::packet_ad(d.ctx, base[0]);
-        ops_.push_back({d.ctx.suite, d.key, nullptr, d.sequence, ads_[i].data(), static_cast<uint32_t>(ads_[i].size()),
+        ops_.push_back({d.ctx.suite, &d.key, nullptr, d.sequence, ads_[i].data(), static_cast<uint32_t>(ads_[i].size()),
                         base + d.header_size, static_cast<uint32_t>(d.body_size),
                         base + d.header_size + d.body_size, false});
     }
@@ -48,9 +48,9 @@ void BatchOutbox::flush() {
         const OutDatagram& d = queued_[i];
         size_t size = d.body_size;
         if (d.header_size) size = ops_[op++].ok ? d.header_size + d.body_size + wire::kTagSize : 0;
-        sealed_.push_back({d.to, std::span<const uint8_t>(buffers_[i].bytes.data(), size), d.type, buffers_[i].context});
+        sealed_.push_back({d.to, d.local, std::span<const uint8_t>(buffers_[i].bytes.data(), size), d.type, buffers_[i].context});
     }
-    queued_.clear();
+    queued_.clear();  // wipes the keys
     buffers_.clear();
     transmit(sealed_);
 }

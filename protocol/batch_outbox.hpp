@@ -2,8 +2,8 @@
 // recorded datagram with one BurstAead call and hands them to transmit(). The engine's send
 // pass is this outbox over mbufs; the state machines never know the difference.
 //
-// Keys are referenced, not copied: a shard keeps a closed peer's keys until end_pass(), so
-// flush before ending the pass.
+// Each queued datagram owns a copy of its key (OutDatagram), so nothing the state machines do
+// between submit() and flush() can change what a datagram is sealed with.
 #pragma once
 
 #include <vector>
@@ -15,6 +15,7 @@ namespace pomelo {
 
 struct SealedDatagram {
     wire::Address to;
+    uint16_t local;  // OutDatagram::local
     std::span<const uint8_t> bytes;
     wire::PacketType type;
     void* context;  // what next_buffer() returned it with (e.g. the mbuf)
@@ -25,7 +26,7 @@ public:
     BatchOutbox(crypto::BurstAead& aead, uint32_t burst);
 
     std::span<uint8_t> acquire() final;
-    void submit(const OutDatagram& d) final;
+    void submit(OutDatagram&& d) final;
     // Seals what was submitted and transmits it. Call at the end of every pass.
     void flush();
     size_t queued() const { return queued_.size(); }

@@ -12,14 +12,21 @@
 
 namespace pomelo {
 
+using wire::kAnyLocal;
+
+// A datagram queued for sealing. It owns a copy of its key: whatever the state machine does
+// after submit() (close the peer, recycle a pending record, destroy a token), the datagram
+// still seals under the key it was written for. WireGuard pins keypairs to in-flight packets
+// for the same reason. The copy wipes itself when the outbox drops the entry.
 struct OutDatagram {
     wire::Address to;
+    uint16_t local = kAnyLocal;  // index of the local endpoint it leaves from (several --bind)
     size_t header_size = 0;  // 0: the buffer holds a finished datagram of body_size bytes (REQUEST)
     size_t body_size = 0;
     wire::PacketType type = wire::PacketType::payload;
     uint64_t sequence = 0;
     wire::PacketContext ctx;
-    const crypto::Key* key = nullptr;  // must stay valid until the outbox seals
+    crypto::Key key;  // unused when header_size is 0
 };
 
 class Outbox {
@@ -29,7 +36,7 @@ public:
     // none is free (the caller counts a no_tx_buffer drop).
     virtual std::span<uint8_t> acquire() = 0;
     // Takes the buffer from the last acquire(): seal (unless header_size is 0) and send.
-    virtual void submit(const OutDatagram& d) = 0;
+    virtual void submit(OutDatagram&& d) = 0;
 };
 
 // Seals into the lent buffer straight away; subclasses only transmit. For the simulation,
@@ -37,9 +44,9 @@ public:
 class ImmediateOutbox : public Outbox {
 public:
     std::span<uint8_t> acquire() override { return buffer_; }
-    void submit(const OutDatagram& d) override {
+    void submit(OutDatagram&& d) override {
         size_t n = d.body_size;
-        if (d.header_size) n = wire::seal_packet(d.ctx, *d.key, d.sequence, buffer_, d.header_size, d.body_size);
+        if (d.header_size) n = wire::seal_packet(d.ctx, d.key, d.sequence, buffer_, d.header_size, d.body_size);
         if (n) transmit(d.to, std::span<const uint8_t>(buffer_, n), d.type);
     }
 
@@ -52,14 +59,15 @@ private:
 
 // Writes a packet of an encrypted type through an outbox: header, body via `write_body`
 // (returns the body size; 0 is valid only for DENIED/DISCONNECT), then submit.
+// `key` is copied into the queued datagram (see OutDatagram).
 template <class WriteBody>
-bool emit(Outbox& out, const wire::Address& to, wire::PacketType type, uint64_t sequence,
+bool emit(Outbox& out, const wire::Address& to, uint16_t local, wire::PacketType type, uint64_t sequence,
           const wire::PacketContext& ctx, const crypto::Key& key, WriteBody&& write_body) {
     std::span<uint8_t> buf = out.acquire();
     if (buf.size() < wire::kMaxDatagramSize) return false;
     const size_t header = wire::write_header(type, sequence, 0, buf);
     const size_t body = write_body(buf.subspan(header, buf.size() - header - wire::kTagSize));
-    out.submit({to, header, body, type, sequence, ctx, &key});
+    out.submit({to, local, header, body, type, sequence, ctx, key});
     return true;
 }
 

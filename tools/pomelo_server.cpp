@@ -6,6 +6,7 @@
 // for a host without hugepages or NICs apply (--no-huge --no-pci -m 256 and a per-process
 // file prefix). SIGINT/SIGTERM send DISCONNECT to every peer, then exit 0.
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <unistd.h>
@@ -43,7 +44,14 @@ Serves the Pomelo 1.03 protocol on a DPDK port (any PMD) or on kernel UDP socket
   --max-pending N       handshakes in flight (default 4096)
   --public ADDR         address clients are told in tokens (repeatable; default: --bind)
   --no-address-check    accept tokens that do not list our address (NAT, anycast)
-  --allow-token-reuse   let a token connect again after its connection ended
+  --allow-token-reuse   let a token connect again after its connection ended (repeats nonces
+                        under its keys: only for clients that cannot fetch a new token)
+  --token-history N     tokens remembered for reuse detection (default 65536); tokens that
+                        connected are kept until they expire, new ones are refused when full
+  --token-journal FILE  where tokens that connected are kept across restarts, so a restarted
+                        server refuses them too (default: $STATE_DIRECTORY or
+                        /var/lib/pomelo-engine, file tokens-<key fingerprint>-<first --bind>);
+                        'none' keeps them in memory only (a restart forgets them)
   --suites LIST         accepted cipher suites: chacha,aesgcm (default both)
   --app NAME            application: echo (default)
   --mbufs N             mbuf pool size (default 16383)
@@ -62,6 +70,7 @@ struct Options {
     bool address_check = true;
     std::optional<rte_ether_addr> gateway;
     bool have_protocol_id = false, have_key = false;
+    std::string token_journal;  // empty: the default path
 };
 
 rte_ether_addr parse_mac(const std::string& text) {
@@ -112,6 +121,10 @@ void apply_options(Options& o, const std::vector<std::string>& args) {
             o.address_check = false;
         } else if (opt == "--allow-token-reuse") {
             s.refuse_token_reuse = false;
+        } else if (opt == "--token-history") {
+            s.token_history = static_cast<uint32_t>(cli::parse_uint(opt, value(), 1, 1u << 26));
+        } else if (opt == "--token-journal") {
+            o.token_journal = value();
         } else if (opt == "--suites") {
             const std::string list = value();
             s.accepted_suites = 0;
@@ -148,6 +161,15 @@ Options parse(const std::vector<std::string>& args) {
     if (o.bind.empty()) cli::bad_argument("--bind", "missing: give at least one address to serve");
     if (!o.have_protocol_id) cli::bad_argument("--protocol-id", "missing");
     if (!o.have_key) cli::bad_argument("--key", "missing");
+    if (o.token_journal.empty()) {
+        const char* dir = std::getenv("STATE_DIRECTORY");  // systemd's StateDirectory=
+        std::string name = o.bind.front().to_string();
+        for (char& c : name)
+            if (c == ':' || c == '[' || c == ']') c = '_';
+        o.token_journal = std::string(dir && *dir ? dir : "/var/lib/pomelo-engine") + "/tokens-" +
+                          cli::key_fingerprint(o.engine.server.private_key) + "-" + name;
+    }
+    o.engine.token_journal = o.token_journal == "none" ? "" : o.token_journal;
     o.engine.server.public_addresses = o.address_check ? (o.public_addresses.empty() ? o.bind : o.public_addresses)
                                                        : std::vector<wire::Address>{};
     return o;

@@ -199,13 +199,7 @@ uint64_t wall_clock_ms() {
     return static_cast<uint64_t>(duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
 }
 
-// First 4 bytes of BLAKE2b-256(key), as 8 hex digits: enough to tell keys apart, useless to
-// an attacker.
-std::string fingerprint(const crypto::Key& key) {
-    std::array<uint8_t, 32> hash{};
-    crypto_generichash(hash.data(), hash.size(), key.data(), key.bytes.size(), nullptr, 0);
-    return to_hex(std::span(hash).first(4));
-}
+std::string fingerprint(const crypto::Key& key) { return cli::key_fingerprint(key); }
 
 std::string version_text(crypto::Suite suite) {
     const auto& v = crypto::version_info(suite);

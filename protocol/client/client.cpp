@@ -98,12 +98,12 @@ void Client::send_stored(std::span<const uint8_t> datagram, PacketType type) {
     std::span<uint8_t> buf = out_.acquire();
     if (buf.size() < datagram.size()) return counters_.drop(DropReason::no_tx_buffer);
     std::memcpy(buf.data(), datagram.data(), datagram.size());
-    out_.submit({server_address(), 0, datagram.size(), type, 0, ctx_, nullptr});
+    out_.submit({server_address(), kAnyLocal, 0, datagram.size(), type, 0, ctx_, {}});
     counters_.sent(type);
 }
 
 bool Client::emit_packet(PacketType type, const auto& write_body) {
-    if (!emit(out_, server_address(), type, send_sequence_++, ctx_, token_.client_to_server_key, write_body)) {
+    if (!emit(out_, server_address(), kAnyLocal, type, send_sequence_++, ctx_, token_.client_to_server_key, write_body)) {
         counters_.drop(DropReason::no_tx_buffer);
         return false;
     }

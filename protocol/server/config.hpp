@@ -17,7 +17,8 @@ struct Config {
     uint32_t max_clients = 256;
     // Handshakes in flight (pending records); the oldest is recycled when full.
     uint32_t max_pending = 4096;
-    // Tokens remembered for reuse detection (§12.10); the oldest is forgotten when full.
+    // Tokens remembered for reuse detection (§12.10). Tokens that connected are kept until
+    // they expire; when the table is full of those, new tokens are refused (TokenHistory).
     uint32_t token_history = 65536;
     // The addresses clients are told to use. A REQUEST whose token lists none of them is
     // dropped; empty disables the check (NAT / anycast deployments, §5.5).
@@ -27,8 +28,9 @@ struct Config {
     // Bit per crypto::Suite the server accepts.
     uint32_t accepted_suites = 1u << static_cast<unsigned>(crypto::Suite::chacha20poly1305) |
                                1u << static_cast<unsigned>(crypto::Suite::aes256gcm);
-    // Minimum spacing of handshake replies (CHALLENGE / DENIED) to one source (§12.11).
-    uint64_t handshake_interval_ns = 50 * kMillisecond;
+    // Minimum spacing of handshake replies (CHALLENGE / DENIED) to one source address
+    // (§12.11: at least 100 ms, the client's resend interval).
+    uint64_t handshake_interval_ns = 100 * kMillisecond;
     // Slots of the per-source rate limiter (a lossy table indexed by keyed hash).
     uint32_t rate_limit_slots = 1u << 16;
     // Upper bound on a pending record's life; the token timeout applies when shorter (§19.24).

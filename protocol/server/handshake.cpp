@@ -16,8 +16,8 @@ Handshake::Handshake(const Config& config)
       pending_(std::max<uint32_t>(config.max_pending, 1)),
       pending_index_(std::max<uint32_t>(config.max_pending, 1)),
       tokens_(std::max<uint32_t>(config.token_history, 1)),
-      token_order_(std::max<uint32_t>(config.token_history, 1)),
       client_ids_(std::max<uint32_t>(config.max_clients, 1)),
+      addresses_(std::max<uint32_t>(config.max_clients, 1)),
       last_reply_ns_(std::max<uint32_t>(config.rate_limit_slots, 1), 0) {
     free_pending_.reserve(pending_.size());
     for (uint32_t i = static_cast<uint32_t>(pending_.size()); i-- > 0;) free_pending_.push_back(i);
@@ -30,44 +30,43 @@ void Handshake::start(const Now& now) {
     // Unix ms × 2^16 leaves room for 65,536 pre-connection packets per millisecond of uptime
     // before a restart could meet an old value (§9).
     preconnect_sequence_ = (uint64_t{1} << 63) | ((now.unix_ms << 16) & ~(uint64_t{1} << 63));
-    running_ = true;
+    state_ = HandshakeState::running;
+}
+
+void Handshake::begin_shutdown() {
+    if (state_ != HandshakeState::running) return;
+    state_ = HandshakeState::stopping;
+    for (Pending& p : pending_)
+        if (p.used) release_pending(p);
 }
 
 void Handshake::stop() {
-    running_ = false;
+    state_ = HandshakeState::stopped;
     challenge_key_.wipe();
     for (Pending& p : pending_)
         if (p.used) release_pending(p);
     tokens_.clear();
-    token_order_head_ = 0;
     client_ids_.clear();
+    addresses_.clear();
     connected_ = 0;
     std::fill(last_reply_ns_.begin(), last_reply_ns_.end(), 0);
 }
 
 // ---------------------------------------------------------------- rate limit (§12.11)
 
+// A slot holds the time of the last reply + 1 (0: never replied). Stamped only when a reply
+// is sent, i.e. after the token authenticated: nothing unauthenticated locks a source out.
+// The table is lossy (sources sharing a slot share a limit), never a false "allowed".
+
 bool Handshake::rate_limited(const wire::Address& from, uint64_t now_ns) {
     const auto key = wire::AddressKey::of(from);
     const uint64_t last = last_reply_ns_[rate_hash_(&key, sizeof key) % last_reply_ns_.size()];
-    return last != 0 && now_ns - last < config_.handshake_interval_ns;
+    return last != 0 && now_ns + 1 - last < config_.handshake_interval_ns;
 }
 
 void Handshake::stamp_rate_limit(const wire::Address& from, uint64_t now_ns) {
     const auto key = wire::AddressKey::of(from);
-    last_reply_ns_[rate_hash_(&key, sizeof key) % last_reply_ns_.size()] = now_ns | 1;
-}
-
-// ---------------------------------------------------------------- token history (§12.10)
-
-void Handshake::remember_token(const TokenTag& tag, const wire::AddressKey& from, uint64_t expire_ms) {
-    if (tokens_.find(tag)) return;
-    if (tokens_.full()) {  // forget the oldest token to make room
-        tokens_.erase(token_order_[token_order_head_]);
-    }
-    tokens_.insert(tag, TokenUse{from, expire_ms, false});
-    token_order_[token_order_head_] = tag;
-    token_order_head_ = (token_order_head_ + 1) % token_order_.size();
+    last_reply_ns_[rate_hash_(&key, sizeof key) % last_reply_ns_.size()] = now_ns + 1;
 }
 
 // ---------------------------------------------------------------- pending records (§12.3)
@@ -147,7 +146,7 @@ void Handshake::send_challenge(Pending& p, const Now& now, Outbox& out) {
     wire::seal_challenge_token(token, challenge_key_, token_sequence, sealed);
     crypto::secure_wipe(token.user_data.data(), token.user_data.size());
     const uint64_t seq = preconnect_sequence_++;
-    if (!emit(out, p.reply_to, PacketType::challenge, seq, p.ctx, p.server_to_client_key,
+    if (!emit(out, p.reply_to, p.local, PacketType::challenge, seq, p.ctx, p.server_to_client_key,
               [&](std::span<uint8_t> body) { return wire::write_challenge_body({token_sequence, sealed}, body); })) {
         counters_.drop(DropReason::no_tx_buffer);
         return;
@@ -155,29 +154,61 @@ void Handshake::send_challenge(Pending& p, const Now& now, Outbox& out) {
     counters_.sent(PacketType::challenge);
 }
 
-void Handshake::send_denied(const wire::Address& to, const wire::PacketContext& ctx, const crypto::Key& key,
-                            Outbox& out) {
+void Handshake::send_denied(const wire::Address& to, uint16_t local, const wire::PacketContext& ctx,
+                            const crypto::Key& key, Outbox& out) {
     // Encrypted with the token's own key and protocol id, so the client can authenticate it
-    // (the reference uses a zero key, §12.9).
-    if (!emit(out, to, PacketType::denied, preconnect_sequence_++, ctx, key, [](std::span<uint8_t>) { return 0; })) {
+    // (the reference uses a zero key, §12.9). The outbox keeps its own copy of the key.
+    if (!emit(out, to, local, PacketType::denied, preconnect_sequence_++, ctx, key, [](std::span<uint8_t>) { return 0; })) {
         counters_.drop(DropReason::no_tx_buffer);
         return;
     }
     counters_.sent(PacketType::denied);
 }
 
+// ---------------------------------------------------------------- the dispatcher
+
+bool Handshake::handle(std::span<uint8_t> datagram, const wire::Address& from, uint16_t local, const Now& now,
+                       Outbox& out, NewPeer& accepted) {
+    if (state_ != HandshakeState::running) {
+        counters_.drop(DropReason::server_stopped);
+        return false;
+    }
+    if (addresses_.find(wire::AddressKey::of(from))) {  // connected in some shard
+        counters_.drop(DropReason::handshake_from_connected);
+        return false;
+    }
+    expire_pending(now.ns);
+    if (!datagram.empty() && datagram[0] == 0) {
+        on_request(datagram, from, local, now, out);
+        return false;
+    }
+    return on_response(datagram, from, now, out, accepted);
+}
+
 // ---------------------------------------------------------------- REQUEST (§12.4, our order §11.4)
 
-void Handshake::on_request(std::span<const uint8_t> datagram, const wire::Address& from, const Now& now,
-                           Outbox& out) {
-    if (!running_) return counters_.drop(DropReason::server_stopped);
+bool Handshake::precheck_request(std::span<const uint8_t> datagram, const Config& config, uint64_t now_unix_ms,
+                                 Counters& counters) {
     wire::RequestPacket q;
-    if (WireError e = wire::read_request(datagram, q); e != WireError::ok) return counters_.drop(e);
-    if (!config_.accepts(q.suite)) return counters_.drop(DropReason::suite_not_accepted);
-    if (q.protocol_id != config_.protocol_id) return counters_.drop(DropReason::wrong_protocol_id);
-    if (q.expire_ms <= now.unix_ms) return counters_.drop(DropReason::token_expired);
+    if (WireError e = wire::read_request(datagram, q); e != WireError::ok) {
+        counters.drop(e);
+        return false;
+    }
+    DropReason r;
+    if (!config.accepts(q.suite)) r = DropReason::suite_not_accepted;
+    else if (q.protocol_id != config.protocol_id) r = DropReason::wrong_protocol_id;
+    else if (q.expire_ms <= now_unix_ms) r = DropReason::token_expired;
+    else return true;
+    counters.drop(r);
+    return false;
+}
+
+void Handshake::on_request(std::span<const uint8_t> datagram, const wire::Address& from, uint16_t local,
+                           const Now& now, Outbox& out) {
+    if (!precheck_request(datagram, config_, now.unix_ms, counters_)) return;
+    wire::RequestPacket q;
+    wire::read_request(datagram, q);  // passed in precheck_request
     if (rate_limited(from, now.ns)) return counters_.drop(DropReason::rate_limited);
-    expire_pending(now.ns);
 
     const auto from_key = wire::AddressKey::of(from);
     TokenTag tag;
@@ -187,7 +218,7 @@ void Handshake::on_request(std::span<const uint8_t> datagram, const wire::Addres
     // address it is a replay (no XChaCha20 for the attacker), from the same address a resend
     // served from the pending record.
     Pending* cached = nullptr;
-    if (const TokenUse* use = tokens_.find(tag)) {
+    if (const TokenHistory::Entry* use = tokens_.find(tag)) {
         if (use->connected && config_.refuse_token_reuse) return counters_.drop(DropReason::token_in_use);
         if (!(use->address == from_key)) return counters_.drop(DropReason::token_in_use);
         Pending* p = find_pending(from_key);
@@ -204,16 +235,19 @@ void Handshake::on_request(std::span<const uint8_t> datagram, const wire::Addres
             for (const wire::Address& a : config_.public_addresses) listed |= token.addresses.contains(a);
             if (!listed) return counters_.drop(DropReason::address_not_in_token);
         }
-        remember_token(tag, from_key, q.expire_ms);
+        if (!tokens_.remember(tag, from_key, q.expire_ms, now.unix_ms))
+            return counters_.drop(DropReason::token_history_full);
         if (connected_ >= config_.max_clients) {
             stamp_rate_limit(from, now.ns);
             counters_.received(PacketType::request);
-            return send_denied(from, {q.suite, q.protocol_id}, token.server_to_client_key, out);
+            return send_denied(from, local, {q.suite, q.protocol_id}, token.server_to_client_key, out);
         }
         if (client_ids_.find(token.client_id)) return counters_.drop(DropReason::client_id_connected);
         Pending& p = take_pending_slot(from_key);
         p.reply_to = from;
+        p.local = local;
         p.tag = tag;
+        p.expire_ms = q.expire_ms;
         p.client_id = token.client_id;
         p.timeout_seconds = token.timeout_seconds;
         p.ctx = {q.suite, q.protocol_id};
@@ -227,13 +261,14 @@ void Handshake::on_request(std::span<const uint8_t> datagram, const wire::Addres
         if (connected_ >= config_.max_clients) {
             stamp_rate_limit(from, now.ns);
             counters_.received(PacketType::request);
-            return send_denied(from, cached->ctx, cached->server_to_client_key, out);
+            return send_denied(from, local, cached->ctx, cached->server_to_client_key, out);
         }
         if (client_ids_.find(cached->client_id)) return counters_.drop(DropReason::client_id_connected);
         const uint32_t i = static_cast<uint32_t>(cached - pending_.data());
         unlink(i);
         append(i);
         cached->touched_ns = now.ns;
+        cached->local = local;
     }
     counters_.received(PacketType::request);
     stamp_rate_limit(from, now.ns);
@@ -242,13 +277,17 @@ void Handshake::on_request(std::span<const uint8_t> datagram, const wire::Addres
 
 // ---------------------------------------------------------------- RESPONSE (§12.5)
 
-bool Handshake::on_response(std::span<uint8_t> datagram, const wire::PacketHeader& header,
-                            const wire::Address& from, const Now& now, Outbox& out, NewPeer& accepted) {
-    if (!running_) {
-        counters_.drop(DropReason::server_stopped);
+bool Handshake::on_response(std::span<uint8_t> datagram, const wire::Address& from, const Now& now, Outbox& out,
+                            NewPeer& accepted) {
+    wire::PacketHeader header;
+    if (WireError e = wire::read_header(datagram, header); e != WireError::ok) {
+        counters_.drop(e);
         return false;
     }
-    expire_pending(now.ns);
+    if (header.type != PacketType::response) {
+        counters_.drop(DropReason::unknown_peer);
+        return false;
+    }
     Pending* p = find_pending(wire::AddressKey::of(from));
     if (!p) {
         counters_.drop(DropReason::no_pending);
@@ -284,14 +323,23 @@ bool Handshake::on_response(std::span<uint8_t> datagram, const wire::PacketHeade
     }
     counters_.received(PacketType::response);
     if (connected_ >= config_.max_clients) {  // the reference skips this check (§19.7)
-        send_denied(from, p->ctx, p->server_to_client_key, out);
+        send_denied(from, p->local, p->ctx, p->server_to_client_key, out);
         release_pending(*p);
         return false;
     }
-    if (TokenUse* use = tokens_.find(p->tag)) use->connected = true;
+    // Before any connection-phase packet is sealed under the token's keys, the token is
+    // marked connected: from now on it can never start a second connection (§9).
+    if (!tokens_.mark_connected(p->tag, p->address, p->expire_ms, now.unix_ms)) {
+        counters_.drop(DropReason::token_history_full);
+        return false;
+    }
     client_ids_.insert(p->client_id, 1);
+    addresses_.insert(wire::AddressKey::of(from), 1);
     ++connected_;
     accepted.address = from;
+    accepted.local = p->local;
+    accepted.token_tag = p->tag;
+    accepted.token_expire_ms = p->expire_ms;
     accepted.client_id = p->client_id;
     accepted.timeout_seconds = p->timeout_seconds;
     accepted.ctx = p->ctx;
@@ -303,8 +351,19 @@ bool Handshake::on_response(std::span<uint8_t> datagram, const wire::PacketHeade
     return true;
 }
 
-void Handshake::on_connection_closed(int64_t client_id) {
+void Handshake::on_connection_closed(int64_t client_id, const wire::Address& address) {
+    addresses_.erase(wire::AddressKey::of(address));
     if (client_ids_.erase(client_id) && connected_ > 0) --connected_;
+}
+
+void Handshake::abandon(const NewPeer& accepted) {
+    on_connection_closed(accepted.client_id, accepted.address);
+    tokens_.unmark_connected(accepted.token_tag);
+}
+
+bool Handshake::restore_connected_token(const TokenTag& tag, uint64_t expire_ms, uint64_t now_unix_ms) {
+    if (expire_ms <= now_unix_ms) return true;  // expired: refused by the expiry check anyway
+    return tokens_.mark_connected(tag, wire::AddressKey{}, expire_ms, now_unix_ms);
 }
 
 }  // namespace pomelo::server

@@ -1,8 +1,12 @@
 // The server's handshake (spec §12.3-§12.5, §12.9-§12.11): REQUEST → CHALLENGE or DENIED,
 // RESPONSE → a new connection. It owns everything global to the server: the challenge key
 // and counters, pending records, the token-reuse history, the per-source rate limit, the
-// connected client ids and the capacity count. In the engine it runs on the control thread;
-// the shards own the connections it creates and report back when one ends.
+// connected client ids and addresses and the capacity count. In the engine it runs on the
+// control thread; the shards own the connections it creates and report back when one ends.
+//
+// handle() is the one dispatcher for handshake datagrams: the single-threaded Server and the
+// engine's control thread both call it, so running/stopping, capacity and uniqueness are
+// decided in one place.
 #pragma once
 
 #include <array>
@@ -14,6 +18,7 @@
 #include "protocol/flat_map.hpp"
 #include "protocol/outbox.hpp"
 #include "protocol/server/config.hpp"
+#include "protocol/server/token_history.hpp"
 #include "protocol/stats.hpp"
 #include "protocol/time.hpp"
 #include "protocol/wire/connect_token.hpp"
@@ -22,11 +27,12 @@
 
 namespace pomelo::server {
 
-using TokenTag = std::array<uint8_t, wire::kTagSize>;
-
 // Everything a shard needs to run a connection the handshake accepted.
 struct NewPeer {
     wire::Address address;
+    uint16_t local = kAnyLocal;  // the local endpoint the handshake came in on
+    TokenTag token_tag{};        // for the token journal (restart safety, §9)
+    uint64_t token_expire_ms = 0;
     int64_t client_id = 0;
     int32_t timeout_seconds = 0;
     wire::PacketContext ctx;
@@ -35,28 +41,44 @@ struct NewPeer {
     wire::UserData user_data{};
 };
 
+enum class HandshakeState : uint8_t { stopped, running, stopping };
+
 class Handshake {
 public:
     explicit Handshake(const Config& config);
 
-    // Fresh challenge key, counters reset (the pre-connection sequence restarts from the wall
-    // clock so it never repeats across restarts, §9).
+    // STOPPED -> RUNNING: fresh challenge key, counters reset (the pre-connection sequence
+    // restarts from the wall clock so it never repeats across restarts, §9).
     void start(const Now& now);
-    // Wipes the challenge key and forgets every pending record, token and client id.
+    // RUNNING -> STOPPING: every handshake datagram is dropped (server_stopped) and pending
+    // records are forgotten; connections already accepted still report their end.
+    void begin_shutdown();
+    // -> STOPPED: wipes the challenge key and forgets every pending record, token and client id.
     void stop();
+    HandshakeState state() const { return state_; }
 
-    // A datagram with prefix 0x00 from an address that has no connection. May send a
-    // CHALLENGE or a DENIED through `out`.
-    void on_request(std::span<const uint8_t> datagram, const wire::Address& from, const Now& now, Outbox& out);
-
-    // A RESPONSE (header already read) from an address that has no connection. Decrypts in
-    // place. True when it created a connection: `accepted` is filled, the client id and a
+    // The dispatcher: a REQUEST (prefix 0x00) or RESPONSE datagram from an address without a
+    // connection, received on local endpoint `local`. May send a CHALLENGE or a DENIED
+    // through `out` (each queued datagram owns its key). Decrypts a RESPONSE in place. True
+    // when it created a connection: `accepted` is filled, the client id, the address and a
     // capacity slot are taken until on_connection_closed().
-    bool on_response(std::span<uint8_t> datagram, const wire::PacketHeader& header, const wire::Address& from,
-                     const Now& now, Outbox& out, NewPeer& accepted);
+    bool handle(std::span<uint8_t> datagram, const wire::Address& from, uint16_t local, const Now& now, Outbox& out,
+                NewPeer& accepted);
 
-    // A shard ended a connection: frees its client id and its capacity slot.
-    void on_connection_closed(int64_t client_id);
+    // The checks of a REQUEST that need no state and no cryptography (size, version, suite,
+    // protocol id, expiry), for the workers to run before a datagram crosses to the control
+    // thread. Counts the drop in `counters` and returns false when it fails.
+    static bool precheck_request(std::span<const uint8_t> datagram, const Config& config, uint64_t now_unix_ms,
+                                 Counters& counters);
+
+    // A shard ended a connection: frees its client id, its address and its capacity slot.
+    void on_connection_closed(int64_t client_id, const wire::Address& address);
+    // An accepted connection that never reached its shard (no packet was sealed under its
+    // keys): as on_connection_closed(), and its token may connect again.
+    void abandon(const NewPeer& accepted);
+    // A token that produced a connection before a restart (from a journal): refused until it
+    // expires. False when the history has no room for it.
+    bool restore_connected_token(const TokenTag& tag, uint64_t expire_ms, uint64_t now_unix_ms);
 
     // Forgets pending records older than their life (the token timeout, capped by
     // pending_timeout_ns), §19.24.
@@ -64,6 +86,7 @@ public:
 
     uint32_t connected() const { return connected_; }
     uint32_t pending() const { return static_cast<uint32_t>(pending_index_.size()); }
+    const TokenHistory& tokens() const { return tokens_; }
     // Private connect tokens decrypted (XChaCha20): what a REQUEST flood costs the server.
     uint64_t token_decrypts() const { return token_decrypts_; }
     const Counters& counters() const { return counters_; }
@@ -73,6 +96,8 @@ private:
     struct Pending {
         wire::AddressKey address;
         wire::Address reply_to;
+        uint16_t local = kAnyLocal;
+        uint64_t expire_ms = 0;
         TokenTag tag{};
         int64_t client_id = 0;
         int32_t timeout_seconds = 0;
@@ -84,16 +109,14 @@ private:
         uint32_t prev = kNil, next = kNil;  // age list, oldest first
         bool used = false;
     };
-    struct TokenUse {
-        wire::AddressKey address;
-        uint64_t expire_ms = 0;
-        bool connected = false;
-    };
     static constexpr uint32_t kNil = UINT32_MAX;
 
     bool rate_limited(const wire::Address& from, uint64_t now_ns);
     void stamp_rate_limit(const wire::Address& from, uint64_t now_ns);
-    void remember_token(const TokenTag& tag, const wire::AddressKey& from, uint64_t expire_ms);
+    void on_request(std::span<const uint8_t> datagram, const wire::Address& from, uint16_t local, const Now& now,
+                    Outbox& out);
+    bool on_response(std::span<uint8_t> datagram, const wire::Address& from, const Now& now, Outbox& out,
+                     NewPeer& accepted);
     void expire_pending(uint64_t now_ns);
     uint64_t pending_life_ns(const Pending& p) const;
     Pending* find_pending(const wire::AddressKey& key);
@@ -102,24 +125,24 @@ private:
     void unlink(uint32_t i);
     void append(uint32_t i);
     void send_challenge(Pending& p, const Now& now, Outbox& out);
-    void send_denied(const wire::Address& to, const wire::PacketContext& ctx, const crypto::Key& key, Outbox& out);
+    void send_denied(const wire::Address& to, uint16_t local, const wire::PacketContext& ctx, const crypto::Key& key,
+                     Outbox& out);
 
     Config config_;
     crypto::Key challenge_key_;
     uint64_t challenge_sequence_ = 0;
     uint64_t preconnect_sequence_ = 0;  // bit 63 set: never collides with connection sequences
-    bool running_ = false;
+    HandshakeState state_ = HandshakeState::stopped;
 
     std::vector<Pending> pending_;
     FlatMap<wire::AddressKey, uint32_t> pending_index_;
     std::vector<uint32_t> free_pending_;
     uint32_t oldest_ = kNil, newest_ = kNil;
 
-    FlatMap<TokenTag, TokenUse> tokens_;
-    std::vector<TokenTag> token_order_;  // ring, oldest first, for eviction
-    size_t token_order_head_ = 0;
+    TokenHistory tokens_;
 
     FlatMap<int64_t, uint8_t> client_ids_;
+    FlatMap<wire::AddressKey, uint8_t> addresses_;  // connected, whichever shard owns them
     uint32_t connected_ = 0;
 
     KeyedHash rate_hash_;

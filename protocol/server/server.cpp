@@ -22,13 +22,13 @@ bool Server::start(const Now& now) {
 void Server::shutdown(const Now& now) {
     if (state_ != ServerState::running) return;
     state_ = ServerState::stopping;
+    handshake_.begin_shutdown();
     shard_.disconnect_all(now);
     if (shard_.size() == 0) stop();
 }
 
 void Server::stop() {
     shard_.clear();
-    shard_.end_pass();
     handshake_.stop();
     state_ = ServerState::stopped;
 }
@@ -44,29 +44,17 @@ void Server::receive(std::span<RxDatagram> burst, const Now& now) {
         const uint32_t n = shard_.receive_burst(chunk, now, *aead_, handshake);
         for (uint32_t k = 0; k < n; ++k) {
             RxDatagram& d = chunk[handshake[k]];
-            if (state_ != ServerState::running) {
-                front_.drop(DropReason::server_stopped);
-                continue;
-            }
-            if (d.bytes[0] == 0) {
-                handshake_.on_request(d.bytes, d.from, now, out_);
-                continue;
-            }
-            wire::PacketHeader h;
-            wire::read_header(d.bytes, h);  // a RESPONSE header that parsed in the shard
             NewPeer accepted;
-            if (handshake_.on_response(d.bytes, h, d.from, now, out_, accepted) && !shard_.add(accepted, now))
-                handshake_.on_connection_closed(accepted.client_id);  // cannot happen: capacity is checked
+            if (handshake_.handle(d.bytes, d.from, d.local, now, out_, accepted) && !shard_.add(accepted, now))
+                handshake_.abandon(accepted);  // cannot happen: capacity is checked
         }
     }
-    shard_.end_pass();
 }
 
 void Server::update(const Now& now) {
     if (state_ == ServerState::stopped) return;
     handshake_.update(now);
     shard_.update(now);
-    shard_.end_pass();
     if (state_ == ServerState::stopping && shard_.size() == 0) stop();
 }
 
@@ -83,8 +71,8 @@ void Server::on_connect(PeerId id, int64_t client_id, const wire::UserData& user
 
 void Server::on_payload(PeerId id, std::span<const uint8_t> payload) { events_.on_payload(id, payload); }
 
-void Server::on_close(PeerId id, int64_t client_id, CloseReason reason) {
-    handshake_.on_connection_closed(client_id);
+void Server::on_close(PeerId id, int64_t client_id, const wire::Address& address, CloseReason reason) {
+    handshake_.on_connection_closed(client_id, address);
     events_.on_disconnect(id, client_id, reason);
 }
 

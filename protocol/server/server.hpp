@@ -42,11 +42,7 @@ public:
     void update(const Now& now);
 
     bool send(PeerId id, std::span<const uint8_t> payload, const Now& now) { return shard_.send(id, payload, now); }
-    bool disconnect(PeerId id, const Now& now) {
-        const bool ok = shard_.disconnect(id, now);
-        shard_.end_pass();
-        return ok;
-    }
+    bool disconnect(PeerId id, const Now& now) { return shard_.disconnect(id, now); }
     const Peer* peer(PeerId id) { return shard_.get(id); }
 
     ServerState state() const { return state_; }
@@ -59,7 +55,7 @@ public:
 private:
     void on_connect(PeerId id, int64_t client_id, const wire::UserData& user_data) override;
     void on_payload(PeerId id, std::span<const uint8_t> payload) override;
-    void on_close(PeerId id, int64_t client_id, CloseReason reason) override;
+    void on_close(PeerId id, int64_t client_id, const wire::Address& address, CloseReason reason) override;
 
     Events& events_;
     Outbox& out_;

@@ -33,7 +33,6 @@ Shard::Shard(const Config& config, uint32_t capacity, ShardHooks& hooks, Outbox&
       index_(std::max<uint32_t>(capacity, 1)),
       timers_(std::max<uint32_t>(capacity, 1)) {
     free_.reserve(peers_.size());
-    closing_.reserve(peers_.size());
     for (uint32_t i = static_cast<uint32_t>(peers_.size()); i-- > 0;) free_.push_back(i);
 }
 
@@ -47,6 +46,7 @@ std::optional<PeerId> Shard::add(const NewPeer& np, const Now& now) {
     p.generation = generation;
     p.state = PeerState::unconfirmed;
     p.address = np.address;
+    p.local = np.local;
     p.client_id = np.client_id;
     p.ctx = np.ctx;
     p.recv_key = np.client_to_server_key;
@@ -155,7 +155,7 @@ bool Shard::send_ping(Peer& p, const Now& now) {
     const uint16_t ping_sequence = p.pings.on_ping_sent(now.ns);
     // Time only while unconfirmed, as the reference: the client initialises its clock from it.
     const wire::PingBody ping{p.client_id, ping_sequence, p.state == PeerState::unconfirmed, now.ns};
-    if (!emit(out_, p.address, PacketType::ping, p.send_sequence++, p.ctx, p.send_key,
+    if (!emit(out_, p.address, p.local, PacketType::ping, p.send_sequence++, p.ctx, p.send_key,
               [&](std::span<uint8_t> b) { return wire::write_ping_body(ping, b); })) {
         counters_.drop(DropReason::no_tx_buffer);
         return false;
@@ -166,7 +166,7 @@ bool Shard::send_ping(Peer& p, const Now& now) {
 
 bool Shard::send_pong(Peer& p, uint16_t ping_sequence, uint64_t recv_ns, const Now& now) {
     const wire::PongBody pong{ping_sequence, recv_ns, now.ns - recv_ns};
-    if (!emit(out_, p.address, PacketType::pong, p.send_sequence++, p.ctx, p.send_key,
+    if (!emit(out_, p.address, p.local, PacketType::pong, p.send_sequence++, p.ctx, p.send_key,
               [&](std::span<uint8_t> b) { return wire::write_pong_body(pong, b); })) {
         counters_.drop(DropReason::no_tx_buffer);
         return false;
@@ -178,7 +178,7 @@ bool Shard::send_pong(Peer& p, uint16_t ping_sequence, uint64_t recv_ns, const N
 }
 
 bool Shard::send_disconnect(Peer& p) {
-    if (!emit(out_, p.address, PacketType::disconnect, p.send_sequence++, p.ctx, p.send_key,
+    if (!emit(out_, p.address, p.local, PacketType::disconnect, p.send_sequence++, p.ctx, p.send_key,
               [](std::span<uint8_t>) { return 0; })) {
         counters_.drop(DropReason::no_tx_buffer);
         return false;
@@ -193,7 +193,7 @@ bool Shard::send(PeerId id, std::span<const uint8_t> payload, const Now& now) {
     // Until the client confirms, every PAYLOAD rides behind a PING with time, so a client that
     // lost the first PING still completes its handshake (§12.6).
     if (p->state == PeerState::unconfirmed && !send_ping(*p, now)) return false;
-    if (!emit(out_, p->address, PacketType::payload, p->send_sequence++, p->ctx, p->send_key,
+    if (!emit(out_, p->address, p->local, PacketType::payload, p->send_sequence++, p->ctx, p->send_key,
               [&](std::span<uint8_t> b) {
                   std::memcpy(b.data(), payload.data(), payload.size());
                   return payload.size();
@@ -234,21 +234,16 @@ void Shard::close(Peer& p, CloseReason reason) {
     const uint32_t slot = slot_of(p);
     const PeerId id{slot, p.generation};
     const int64_t client_id = p.client_id;
+    const wire::Address address = p.address;
     timers_.cancel(slot);
     index_.erase(wire::AddressKey::of(p.address));
     p.state = PeerState::free;
-    closing_.push_back(slot);
+    // Datagrams already queued own copies of the send key (OutDatagram): wipe at once.
+    p.recv_key.wipe();
+    p.send_key.wipe();
+    free_.push_back(slot);
     --size_;
-    hooks_.on_close(id, client_id, reason);
-}
-
-void Shard::end_pass() {
-    for (uint32_t slot : closing_) {
-        peers_[slot].recv_key.wipe();
-        peers_[slot].send_key.wipe();
-        free_.push_back(slot);
-    }
-    closing_.clear();
+    hooks_.on_close(id, client_id, address, reason);
 }
 
 uint32_t Shard::receive_burst(std::span<RxDatagram> burst, const Now& now, crypto::BurstAead& aead,

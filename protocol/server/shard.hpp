@@ -42,6 +42,7 @@ struct Peer {
     PeerState state = PeerState::free;
     uint32_t generation = 0;
     wire::Address address;
+    uint16_t local = kAnyLocal;  // the local endpoint its datagrams leave from
     int64_t client_id = 0;
     wire::PacketContext ctx;
     crypto::Key recv_key;  // client -> server
@@ -63,13 +64,14 @@ public:
     virtual ~ShardHooks() = default;
     virtual void on_connect(PeerId id, int64_t client_id, const wire::UserData& user_data) = 0;
     virtual void on_payload(PeerId id, std::span<const uint8_t> payload) = 0;
-    virtual void on_close(PeerId id, int64_t client_id, CloseReason reason) = 0;
+    virtual void on_close(PeerId id, int64_t client_id, const wire::Address& address, CloseReason reason) = 0;
 };
 
 // One received datagram of a burst.
 struct RxDatagram {
     std::span<uint8_t> bytes;
     wire::Address from;
+    uint16_t local = kAnyLocal;  // the local endpoint it was addressed to
 };
 
 class Shard {
@@ -95,11 +97,6 @@ public:
     // `handshake` (the caller routes them to the Handshake) and their count returned.
     uint32_t receive_burst(std::span<RxDatagram> burst, const Now& now, crypto::BurstAead& aead,
                            std::span<uint32_t> handshake);
-
-    // Ends a receive or timer pass: connections closed during it release their slots and their
-    // keys are wiped. Until then a closed peer's keys stay valid for datagrams already queued
-    // for sealing (the caller flushes its outbox first).
-    void end_pass();
 
     // Timers: PINGs at 10 Hz, timeouts, DISCONNECT resends. Visits only peers that are due.
     void update(const Now& now);
@@ -136,7 +133,6 @@ private:
     Outbox& out_;
     std::vector<Peer> peers_;
     std::vector<uint32_t> free_;
-    std::vector<uint32_t> closing_;  // closed this pass: keys still needed by queued datagrams
     FlatMap<wire::AddressKey, uint32_t> index_;
     TimerWheel timers_;
     uint32_t size_ = 0;

@@ -30,6 +30,10 @@ struct Address {
 };
 
 // The address as a hash-map key: raw bytes with no padding, so it can be hashed as memory.
+// A local endpoint index meaning "the first local endpoint of the destination's family", for
+// senders that have no endpoint of their own (ports take it in tx_burst's local_index).
+inline constexpr uint16_t kAnyLocal = UINT16_MAX;
+
 struct AddressKey {
     std::array<uint8_t, 16> ip{};
     uint16_t port = 0;

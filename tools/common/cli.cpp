@@ -1,5 +1,7 @@
 #include "tools/common/cli.hpp"
 
+#include <sodium.h>
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -132,6 +134,18 @@ std::vector<std::string> read_config_file(const std::string& path) {
         if (!value.empty()) args.push_back(value);
     }
     return args;
+}
+
+std::string key_fingerprint(const crypto::Key& key) {
+    std::array<uint8_t, 32> hash{};
+    crypto_generichash(hash.data(), hash.size(), key.data(), key.bytes.size(), nullptr, 0);
+    static const char* digits = "0123456789abcdef";
+    std::string out;
+    for (size_t i = 0; i < 4; ++i) {
+        out += digits[hash[i] >> 4];
+        out += digits[hash[i] & 15];
+    }
+    return out;
 }
 
 }  // namespace pomelo::cli

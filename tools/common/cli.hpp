@@ -46,6 +46,10 @@ wire::Address parse_address(const std::string& option, std::string_view text);
 // 64 hex digits, as `pomelo-token keygen` writes them; the read buffer is wiped.
 crypto::Key load_key_file(const std::string& option, const std::string& path);
 
+// First 4 bytes of BLAKE2b-256(key), as 8 hex digits: enough to tell keys apart, useless to
+// an attacker.
+std::string key_fingerprint(const crypto::Key& key);
+
 // Splits argv at "--": EAL's arguments before (argv[0] first), ours after. With no "--",
 // everything is ours. With no EAL arguments, EAL gets `default_eal`.
 struct SplitArgs {

@@ -1,0 +1,32 @@
+#include "engine/stats.hpp"
+
+#include <algorithm>
+
+namespace pomelo::engine {
+
+const char* name_of(EngineDrop d) {
+    switch (d) {
+#define POMELO_X(name, text) \
+    case EngineDrop::name:   \
+        return #name;
+        POMELO_ENGINE_DROPS(POMELO_X)
+#undef POMELO_X
+        case EngineDrop::count_: break;
+    }
+    return "?";
+}
+
+WorkerStats& WorkerStats::operator+=(const WorkerStats& o) {
+    protocol += o.protocol;
+    port += o.port;
+    drops += o.drops;
+    for (unsigned k = 0; k < 4; ++k) peers[k] += o.peers[k];
+    rtt_sum_ns += o.rtt_sum_ns;
+    rtt_peers += o.rtt_peers;
+    rtt_max_ns = std::max(rtt_max_ns, o.rtt_max_ns);
+    handshakes_forwarded += o.handshakes_forwarded;
+    loops += o.loops;
+    return *this;
+}
+
+}  // namespace pomelo::engine
