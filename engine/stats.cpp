@@ -26,6 +26,7 @@ WorkerStats& WorkerStats::operator+=(const WorkerStats& o) {
     rtt_max_ns = std::max(rtt_max_ns, o.rtt_max_ns);
     handshakes_forwarded += o.handshakes_forwarded;
     loops += o.loops;
+    timer_visits += o.timer_visits;
     return *this;
 }
 

@@ -84,6 +84,7 @@ struct WorkerStats {
     uint64_t rtt_max_ns = 0;
     uint64_t handshakes_forwarded = 0;
     uint64_t loops = 0;
+    uint64_t timer_visits = 0;    // timer-wheel entries looked at (cost of the timer pass)
 
     WorkerStats& operator+=(const WorkerStats& o);
 };

@@ -112,6 +112,7 @@ int cmd_workers(const char*, const char*, rte_tel_data* d) {
         add(c, "handshakes_forwarded", ws.handshakes_forwarded);
         for (unsigned i = 0; i < kEngineDropCount; ++i) add(c, name_of(static_cast<EngineDrop>(i)), ws.drops.n[i]);
         add(c, "loops", ws.loops);
+        add(c, "timer_visits", ws.timer_visits);
         rte_tel_data_add_dict_container(d, ("worker" + std::to_string(w)).c_str(), c, 0);
     }
     return 0;

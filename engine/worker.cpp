@@ -216,6 +216,7 @@ void Worker::accept_new_peers() {
 void Worker::publish() {
     WorkerStats s = local_;
     s.protocol = shard_->counters();
+    s.timer_visits = shard_->timer_visits();
     if (io_queue_ >= 0) s.port = shared_.port->stats(static_cast<uint16_t>(io_queue_));
     const server::Shard::Summary sum = shard_->summary();
     for (unsigned k = 0; k < 4; ++k) s.peers[k] = sum.peers[k];

@@ -118,6 +118,8 @@ public:
     Summary summary() const;
     const Counters& counters() const { return counters_; }
     Counters& counters() { return counters_; }
+    // Timer-wheel entries looked at since construction (cost of update(): ~ timers due).
+    uint64_t timer_visits() const { return timers_.visits(); }
 
 private:
     void close(Peer& p, CloseReason reason);

@@ -133,6 +133,20 @@ TEST(TimerWheel, WorkIsProportionalToTimersDue) {
     EXPECT_EQ(fired, 50'000u);
 }
 
+// Counted by visits, not firings: a loop that calls expire() every microsecond must not walk
+// the current slot's 1,000 not-yet-due timers each time (it did: cost ~ loops x slot size).
+TEST(TimerWheel, VisitsStayProportionalToTimersDueWhenTickedOftenWithinOneTick) {
+    TimerWheel wheel(100000, 256, 1'000'000);
+    for (uint32_t i = 0; i < 100000; ++i) wheel.schedule(i, 100'000'000 + (i % 100) * 1'000'000 + 500'000);
+    uint32_t fired = 0;
+    // 1 ms of a busy loop, ticked every microsecond: the timers of this ms fire at 100.5 ms.
+    for (uint64_t t = 100'000'000; t < 101'000'000; t += 1'000) fired += wheel.expire(t, [](uint32_t) {});
+    EXPECT_EQ(fired, 1000u);
+    // The slot holds 1,000 timers: walked at the first call, once more at the firing (and the
+    // few calls right after a firing); never 1,000 times.
+    EXPECT_LE(wheel.visits(), 5u * 1000u);
+}
+
 TEST(FlatMap, MatchesStdMapUnderRandomInsertAndErase) {
     std::mt19937_64 rng(11);
     FlatMap<uint64_t, uint64_t> m(500);
