@@ -23,9 +23,12 @@ struct EngineConfig {
     uint64_t stats_interval_ns = 1'000'000'000;  // stats line; 0 = none
     uint64_t shutdown_grace_ns = 2'000'000'000;  // time for the DISCONNECTs on SIGINT/SIGTERM
     ApplicationFactory app;
-    // Token journal (engine/token_journal.hpp): tokens that connected, kept across restarts
-    // so that none can connect twice (§9). Empty: none (a restart forgets them).
+    // Restart safety (§9): a token that connected must never connect again, also after a
+    // restart. Either a token journal (engine/token_journal.hpp) keeps them on disk, or, with
+    // no journal, every token that may predate this start is refused: those expiring before
+    // start + max_token_lifetime_ms (the backend's longest token lifetime). One is required.
     std::string token_journal;
+    uint64_t max_token_lifetime_ms = 0;
 };
 
 }  // namespace pomelo::engine

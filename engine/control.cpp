@@ -40,7 +40,15 @@ bool Control::start(std::string& error) {
     const Now now = clock_.now();
     handshake_.start(now);
     const std::string& path = shared_.config->token_journal;
-    if (path.empty()) return true;
+    if (path.empty()) {
+        if (!shared_.config->max_token_lifetime_ms) {
+            error = "no token journal: give --token-journal FILE, or --max-token-lifetime (the backend's longest token "
+                    "lifetime) so that tokens from before this start are refused";
+            return false;
+        }
+        handshake_.refuse_tokens_expiring_before(now.unix_ms + shared_.config->max_token_lifetime_ms);
+        return true;
+    }
     std::vector<TokenJournal::Record> live;
     if (!journal_.open(path, now.unix_ms, live, error)) return false;
     for (const TokenJournal::Record& r : live) {
@@ -63,29 +71,26 @@ void Control::handle(rte_mbuf** pkts, unsigned n, const Now& now) {
         const MbufMeta info = meta(m);
         if (info.worker != origin_) outbox_->flush();  // replies leave through the origin's queue
         origin_ = info.worker;
-        server::NewPeer* np = nullptr;
-        if (bytes[0] != 0) {  // a RESPONSE may create a connection: have its record and ring slot ready
-            if (rte_ring_free_count(shared_.workers[info.worker]->rings().new_peers) <= naccepted) {
-                ++local_.drops[EngineDrop::new_peer_ring_full];  // the client resends its RESPONSE
-                rte_pktmbuf_free(m);
-                continue;
-            }
+        // A RESPONSE may create a connection: its worker's ring must have room (cheap, checked
+        // first so the client can resend); this thread is the ring's only producer.
+        if (bytes[0] != 0 && rte_ring_free_count(shared_.workers[info.worker]->rings().new_peers) <= naccepted) {
+            ++local_.drops[EngineDrop::new_peer_ring_full];
+            rte_pktmbuf_free(m);
+            continue;
+        }
+        if (handshake_.handle(bytes, info.address, info.local, now, *outbox_, scratch_)) {
+            server::NewPeer* np = nullptr;
             if (rte_mempool_get(shared_.new_peer_pool, reinterpret_cast<void**>(&np)) != 0) {
                 ++local_.drops[EngineDrop::no_new_peer_record];
-                rte_pktmbuf_free(m);
-                continue;
+                handshake_.abandon(scratch_);  // nothing was sealed under its keys yet
+            } else {
+                new (np) server::NewPeer(scratch_);
+                owners[naccepted] = info.worker;
+                accepted[naccepted++] = np;
             }
-            new (np) server::NewPeer{};
-        }
-        server::NewPeer scratch;
-        if (handshake_.handle(bytes, info.address, info.local, now, *outbox_, np ? *np : scratch)) {
-            owners[naccepted] = info.worker;
-            accepted[naccepted++] = np;
-            np = nullptr;
-        }
-        if (np) {
-            np->~NewPeer();  // wipes the keys
-            rte_mempool_put(shared_.new_peer_pool, np);
+            crypto::secure_wipe(scratch_.user_data.data(), scratch_.user_data.size());
+            scratch_.client_to_server_key.wipe();
+            scratch_.server_to_client_key.wipe();
         }
         rte_pktmbuf_free(m);
     }
@@ -116,9 +121,33 @@ void Control::hand_over(server::NewPeer** accepted, const uint16_t* owners, unsi
     for (unsigned i = 0; i < n; ++i) {
         server::NewPeer* np = accepted[i];
         // Room was checked before the handshake ran; this is the ring's only producer.
-        rte_ring_sp_enqueue(shared_.workers[owners[i]]->rings().new_peers, np);
+        if (rte_ring_sp_enqueue(shared_.workers[owners[i]]->rings().new_peers, np) != 0) {
+            ++local_.drops[EngineDrop::new_peer_ring_full];
+            handshake_.abandon(*np);
+            crypto::secure_wipe(np->user_data.data(), np->user_data.size());
+            np->~NewPeer();
+            rte_mempool_put(shared_.new_peer_pool, np);
+            continue;
+        }
         ++local_.accepted;
     }
+}
+
+// Once per stats interval: sync the journal, and rewrite it when it holds mostly expired
+// records (it only grows between rewrites, 24 bytes per connection).
+void Control::maintain_journal() {
+    if (!journal_.is_open()) return;
+    std::string error;
+    bool ok = journal_.sync(error);
+    if (ok && journal_.records() > 2 * handshake_.tokens().connected() + 4096) {
+        std::vector<TokenJournal::Record> live;
+        live.reserve(handshake_.tokens().connected());
+        handshake_.for_each_connected_token([&](const server::TokenTag& tag, uint64_t expire_ms) {
+            live.push_back({tag, expire_ms});
+        });
+        ok = journal_.rewrite(live, error);
+    }
+    if (!ok && local_.journal_errors++ == 0) std::fprintf(stderr, "pomelo-server: %s\n", error.c_str());
 }
 
 void Control::collect_closed() {
@@ -157,7 +186,7 @@ void Control::run(const std::atomic<bool>& stop_requested) {
             }
         }
         if (now.ns >= next_stats) {
-            journal_.sync();
+            maintain_journal();
             publish(now, shared_.config->stats_interval_ns != 0);
             next_stats = now.ns + (shared_.config->stats_interval_ns ? shared_.config->stats_interval_ns : 1'000'000'000);
         }

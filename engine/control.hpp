@@ -49,6 +49,7 @@ private:
     void handle(rte_mbuf** pkts, unsigned n, const Now& now);
     void hand_over(server::NewPeer** accepted, const uint16_t* owners, unsigned n);
     void collect_closed();
+    void maintain_journal();
     void publish(const Now& now, bool print);
 
     WorkerShared shared_;
@@ -57,6 +58,7 @@ private:
     std::unique_ptr<crypto::BurstAead> aead_;
     std::unique_ptr<class MbufOutbox> outbox_;
     TokenJournal journal_;
+    server::NewPeer scratch_;  // the handshake writes an accepted connection here first
     uint16_t origin_ = 0;  // the worker of the datagram being handled: replies leave through it
     ControlStats local_;
     mutable std::mutex snapshot_mutex_;  // control thread writes, telemetry thread reads

@@ -77,10 +77,11 @@ std::unique_ptr<Engine> Engine::create(const EngineConfig& config, drivers::Port
 
     // Everything that can hold mbufs at once must leave some in the pool, or a flood that
     // fills the rings stops all traffic.
-    const uint64_t cache = 256u * (config.workers + 1);  // mempool per-lcore caches
-    const uint64_t held = uint64_t{config.control_ring_size} + (distribute ? uint64_t{config.workers} * config.ring_size : 0) +
-                          (queues < config.workers ? uint64_t{queues} * config.ring_size : 0) + port.mbufs_held() + cache +
-                          (uint64_t{config.workers} + 1) * 2 * server::Shard::kMaxBurst;
+    const uint64_t cache = 384u * (config.workers + 1);  // per-lcore caches (flushed at 1.5 x 256)
+    const uint64_t held = uint64_t{config.control_ring_size} +
+                          (distribute ? uint64_t{config.workers} * config.ring_size : 0) +  // shard rx rings
+                          uint64_t{queues} * config.ring_size +  // queue workers' tx rings (control replies too)
+                          port.mbufs_held() + cache + (uint64_t{config.workers} + 1) * 2 * server::Shard::kMaxBurst;
     if (held >= config.mbufs) {
         error = "--mbufs " + std::to_string(config.mbufs) + " is too small: rings, descriptors and caches can hold " +
                 std::to_string(held) + " mbufs (give at least " + std::to_string(held + held / 4) + ")";

@@ -7,8 +7,11 @@
 // last record (crash mid-write) is ignored. A record is written before the connection is
 // handed to its worker, i.e. before any connection-phase packet is sealed: a crash of the
 // process never loses one (the page cache survives it); sync() at the stats interval bounds
-// what a crash of the host can lose. Opening compacts the file to its live records and takes
-// an exclusive lock: two servers cannot share one journal.
+// what a crash of the host can lose. Rewrites (at open, and when mostly expired records
+// accumulate) go to a temporary file renamed over the journal, so a crash mid-rewrite loses
+// nothing. A failed append is cut back to the last whole record; if even that fails the
+// journal refuses every further append (the server then accepts no connection: fail closed).
+// `<path>.lock` holds an exclusive lock for the process's life: two servers cannot share it.
 #pragma once
 
 #include <cstdint>
@@ -32,21 +35,28 @@ public:
     TokenJournal(const TokenJournal&) = delete;
     TokenJournal& operator=(const TokenJournal&) = delete;
 
-    // Opens (creating it and its directory, mode 0600) and locks `path`, reads the records
+    // Locks and opens `path` (creating it and its directory, mode 0600), reads the records
     // that expire after `now_unix_ms` into `live` and rewrites the file with only those.
     // False with a one-line `error` (cannot create, locked by another process, I/O error).
     bool open(const std::string& path, uint64_t now_unix_ms, std::vector<Record>& live, std::string& error);
     bool is_open() const { return fd_ >= 0; }
-    // One write() for the batch. False (errno kept in `error`) if it could not be written.
+    // One write() for the batch. False with a one-line `error` if it is not on file.
     bool append(std::span<const Record> records, std::string& error);
-    // fdatasync if anything was appended since the last sync.
-    void sync();
+    // Replaces the file's content with `records` (the live ones), atomically.
+    bool rewrite(std::span<const Record> records, std::string& error);
+    // fdatasync if anything was appended since the last sync. False with `error` on failure.
+    bool sync(std::string& error);
     void close();
+    // Records in the file (live or expired): a rewrite is due when it is far above the live count.
+    uint64_t records() const { return records_; }
     const std::string& path() const { return path_; }
 
 private:
-    int fd_ = -1;
-    bool dirty_ = false;
+    bool replace_with(std::span<const Record> records, std::string& error);
+
+    int fd_ = -1, lock_fd_ = -1;
+    bool dirty_ = false, broken_ = false;
+    uint64_t records_ = 0;
     std::string path_;
 };
 

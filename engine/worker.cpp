@@ -84,7 +84,9 @@ int Worker::run() {
         app_->on_poll(*this);
         shard_->update(now_);
 
-        if (shutdown_.load(std::memory_order_relaxed) && !shutdown_started_) {
+        // Acquire: every new peer the control thread queued before asking for the shutdown is
+        // visible in the ring below.
+        if (shutdown_.load(std::memory_order_acquire) && !shutdown_started_) {
             shutdown_started_ = true;
             shutdown_deadline = now_.ns + shared_.config->shutdown_grace_ns;
             shard_->disconnect_all(now_);
@@ -96,7 +98,8 @@ int Worker::run() {
             closed_.erase(closed_.begin(), closed_.begin() + sent);  // the rest goes next loop
         }
         if (shutdown_started_ && !drained_.load(std::memory_order_relaxed) &&
-            (shard_->size() == 0 || now_.ns > shutdown_deadline) && closed_.empty())
+            (now_.ns > shutdown_deadline || (shard_->size() == 0 && rte_ring_empty(rings_.new_peers))) &&
+            closed_.empty())
             drained_.store(true, std::memory_order_release);
         if (now_.ns >= next_publish_ns_) publish();
     }

@@ -57,7 +57,7 @@ public:
 
     // The lcore's loop; returns when stop() was called (after a shutdown, once empty).
     int run();
-    void shutdown() { shutdown_.store(true, std::memory_order_relaxed); }
+    void shutdown() { shutdown_.store(true, std::memory_order_release); }
     void stop() { stop_.store(true, std::memory_order_relaxed); }
     bool drained() const { return drained_.load(std::memory_order_acquire); }
 

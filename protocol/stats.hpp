@@ -23,6 +23,7 @@ namespace pomelo {
     X(rate_limited, "source sent a handshake packet too soon after the last reply")      \
     X(token_in_use, "token already used from another address or for a connection")      \
     X(token_history_full, "token history full of live connected tokens")                  \
+    X(token_predates_start, "token may have connected before this start (no token journal)") \
     X(address_not_in_token, "this server's address is not in the token")                 \
     X(no_pending, "RESPONSE without a pending REQUEST from this address")                 \
     X(challenge_mismatch, "challenge token expired or not the pending REQUEST's")         \

@@ -51,7 +51,9 @@ Serves the Pomelo 1.03 protocol on a DPDK port (any PMD) or on kernel UDP socket
   --token-journal FILE  where tokens that connected are kept across restarts, so a restarted
                         server refuses them too (default: $STATE_DIRECTORY or
                         /var/lib/pomelo-engine, file tokens-<key fingerprint>-<first --bind>);
-                        'none' keeps them in memory only (a restart forgets them)
+                        'none' keeps none: then --max-token-lifetime is required
+  --max-token-lifetime S  the backend's longest token lifetime; with --token-journal none,
+                        tokens expiring before start + S are refused (they may predate it)
   --suites LIST         accepted cipher suites: chacha,aesgcm (default both)
   --app NAME            application: echo (default)
   --mbufs N             mbuf pool size (default 16383)
@@ -125,6 +127,8 @@ void apply_options(Options& o, const std::vector<std::string>& args) {
             s.token_history = static_cast<uint32_t>(cli::parse_uint(opt, value(), 1, 1u << 26));
         } else if (opt == "--token-journal") {
             o.token_journal = value();
+        } else if (opt == "--max-token-lifetime") {
+            o.engine.max_token_lifetime_ms = static_cast<uint64_t>(cli::parse_seconds(opt, value()) * 1000);
         } else if (opt == "--suites") {
             const std::string list = value();
             s.accepted_suites = 0;

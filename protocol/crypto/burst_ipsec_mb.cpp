@@ -156,7 +156,8 @@ private:
                 if (op.prepared) {
                     keys = gcm_keys(*op.prepared);
                 } else {
-                    if (op.key != last_key) {
+                    // By content: each queued datagram owns its own copy of the key.
+                    if (!last_key || !(*op.key == *last_key)) {
                         IMB_AES256_GCM_PRE(mgr, op.key->data(), gcm_keys(keys_[expanded++]));
                         last_key = op.key;
                     }

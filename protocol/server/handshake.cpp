@@ -182,7 +182,7 @@ bool Handshake::handle(std::span<uint8_t> datagram, const wire::Address& from, u
         on_request(datagram, from, local, now, out);
         return false;
     }
-    return on_response(datagram, from, now, out, accepted);
+    return on_response(datagram, from, local, now, out, accepted);
 }
 
 // ---------------------------------------------------------------- REQUEST (§12.4, our order §11.4)
@@ -208,6 +208,9 @@ void Handshake::on_request(std::span<const uint8_t> datagram, const wire::Addres
     if (!precheck_request(datagram, config_, now.unix_ms, counters_)) return;
     wire::RequestPacket q;
     wire::read_request(datagram, q);  // passed in precheck_request
+    // Without a token journal, tokens that may have connected before this start are refused
+    // (see refuse_tokens_expiring_before).
+    if (q.expire_ms < min_expire_ms_) return counters_.drop(DropReason::token_predates_start);
     if (rate_limited(from, now.ns)) return counters_.drop(DropReason::rate_limited);
 
     const auto from_key = wire::AddressKey::of(from);
@@ -277,8 +280,8 @@ void Handshake::on_request(std::span<const uint8_t> datagram, const wire::Addres
 
 // ---------------------------------------------------------------- RESPONSE (§12.5)
 
-bool Handshake::on_response(std::span<uint8_t> datagram, const wire::Address& from, const Now& now, Outbox& out,
-                            NewPeer& accepted) {
+bool Handshake::on_response(std::span<uint8_t> datagram, const wire::Address& from, uint16_t local, const Now& now,
+                            Outbox& out, NewPeer& accepted) {
     wire::PacketHeader header;
     if (WireError e = wire::read_header(datagram, header); e != WireError::ok) {
         counters_.drop(e);
@@ -323,21 +326,30 @@ bool Handshake::on_response(std::span<uint8_t> datagram, const wire::Address& fr
     }
     counters_.received(PacketType::response);
     if (connected_ >= config_.max_clients) {  // the reference skips this check (§19.7)
-        send_denied(from, p->local, p->ctx, p->server_to_client_key, out);
+        send_denied(from, local, p->ctx, p->server_to_client_key, out);
         release_pending(*p);
         return false;
     }
     // Before any connection-phase packet is sealed under the token's keys, the token is
     // marked connected: from now on it can never start a second connection (§9).
-    if (!tokens_.mark_connected(p->tag, p->address, p->expire_ms, now.unix_ms)) {
-        counters_.drop(DropReason::token_history_full);
-        return false;
+    switch (tokens_.mark_connected(p->tag, p->address, p->expire_ms, now.unix_ms)) {
+        case TokenHistory::Mark::marked:
+            break;
+        case TokenHistory::Mark::already_connected:  // another address's handshake with it won
+            if (config_.refuse_token_reuse) {
+                counters_.drop(DropReason::token_in_use);
+                return false;
+            }
+            break;
+        case TokenHistory::Mark::full:
+            counters_.drop(DropReason::token_history_full);
+            return false;
     }
     client_ids_.insert(p->client_id, 1);
     addresses_.insert(wire::AddressKey::of(from), 1);
     ++connected_;
     accepted.address = from;
-    accepted.local = p->local;
+    accepted.local = local;  // where the RESPONSE came in: the connection's endpoint
     accepted.token_tag = p->tag;
     accepted.token_expire_ms = p->expire_ms;
     accepted.client_id = p->client_id;
@@ -363,7 +375,7 @@ void Handshake::abandon(const NewPeer& accepted) {
 
 bool Handshake::restore_connected_token(const TokenTag& tag, uint64_t expire_ms, uint64_t now_unix_ms) {
     if (expire_ms <= now_unix_ms) return true;  // expired: refused by the expiry check anyway
-    return tokens_.mark_connected(tag, wire::AddressKey{}, expire_ms, now_unix_ms);
+    return tokens_.mark_connected(tag, wire::AddressKey{}, expire_ms, now_unix_ms) != TokenHistory::Mark::full;
 }
 
 }  // namespace pomelo::server

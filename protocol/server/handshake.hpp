@@ -80,6 +80,12 @@ public:
     // expires. False when the history has no room for it.
     bool restore_connected_token(const TokenTag& tag, uint64_t expire_ms, uint64_t now_unix_ms);
 
+    // The restart guard for servers that keep no token journal: a token minted before this
+    // start expires before start + the backend's longest token lifetime, so REQUESTs whose
+    // expiry is earlier than `unix_ms` are dropped (token_predates_start). Tokens minted with
+    // that longest lifetime after the start pass.
+    void refuse_tokens_expiring_before(uint64_t unix_ms) { min_expire_ms_ = unix_ms; }
+
     // Forgets pending records older than their life (the token timeout, capped by
     // pending_timeout_ns), §19.24.
     void update(const Now& now) { expire_pending(now.ns); }
@@ -87,6 +93,11 @@ public:
     uint32_t connected() const { return connected_; }
     uint32_t pending() const { return static_cast<uint32_t>(pending_index_.size()); }
     const TokenHistory& tokens() const { return tokens_; }
+    // fn(tag, expire_ms) for every token that connected and is remembered (journal rewrites).
+    template <class Fn>
+    void for_each_connected_token(Fn&& fn) {
+        tokens_.for_each_connected(fn);
+    }
     // Private connect tokens decrypted (XChaCha20): what a REQUEST flood costs the server.
     uint64_t token_decrypts() const { return token_decrypts_; }
     const Counters& counters() const { return counters_; }
@@ -115,8 +126,8 @@ private:
     void stamp_rate_limit(const wire::Address& from, uint64_t now_ns);
     void on_request(std::span<const uint8_t> datagram, const wire::Address& from, uint16_t local, const Now& now,
                     Outbox& out);
-    bool on_response(std::span<uint8_t> datagram, const wire::Address& from, const Now& now, Outbox& out,
-                     NewPeer& accepted);
+    bool on_response(std::span<uint8_t> datagram, const wire::Address& from, uint16_t local, const Now& now,
+                     Outbox& out, NewPeer& accepted);
     void expire_pending(uint64_t now_ns);
     uint64_t pending_life_ns(const Pending& p) const;
     Pending* find_pending(const wire::AddressKey& key);
@@ -133,6 +144,7 @@ private:
     uint64_t challenge_sequence_ = 0;
     uint64_t preconnect_sequence_ = 0;  // bit 63 set: never collides with connection sequences
     HandshakeState state_ = HandshakeState::stopped;
+    uint64_t min_expire_ms_ = 0;
 
     std::vector<Pending> pending_;
     FlatMap<wire::AddressKey, uint32_t> pending_index_;

@@ -11,7 +11,8 @@
 // the REQUEST, counted as token_history_full): the server then serves fewer new clients
 // rather than risk a nonce repeat. Size it for connections per token lifetime.
 //
-// Cost: O(1) amortised per operation, no allocation after construction.
+// Cost: O(log n) per insertion (an expiry heap), amortised O(1) eviction; no allocation
+// after construction.
 #pragma once
 
 #include <array>
@@ -31,6 +32,7 @@ public:
     struct Entry {
         wire::AddressKey address;
         uint64_t expire_ms = 0;
+        uint64_t order = 0;  // position in the unconnected FIFO (valid while !connected)
         bool connected = false;
     };
 
@@ -41,16 +43,25 @@ public:
     // Records a token opened from `from`, not connected. False when no room can be made
     // without forgetting a live connected token. A tag already present is left as it is.
     bool remember(const TokenTag& tag, const wire::AddressKey& from, uint64_t expire_ms, uint64_t now_ms);
+    enum class Mark : uint8_t { marked, already_connected, full };
     // The token produced a connection: kept until it expires (inserted if missing, e.g. when
-    // restored from a journal after a restart; false only when no room can be made).
-    bool mark_connected(const TokenTag& tag, const wire::AddressKey& from, uint64_t expire_ms, uint64_t now_ms);
+    // restored from a journal after a restart).
+    Mark mark_connected(const TokenTag& tag, const wire::AddressKey& from, uint64_t expire_ms, uint64_t now_ms);
     // The connection never started (no packet was sealed under its keys): the token may be
     // used again.
     void unmark_connected(const TokenTag& tag);
     void clear();
 
+    // Calls fn(tag, expire_ms) for every connected token (for compacting a journal).
+    template <class Fn>
+    void for_each_connected(Fn&& fn) {
+        map_.for_each([&](const TokenTag& tag, const Entry& e) {
+            if (e.connected) fn(tag, e.expire_ms);
+        });
+    }
+
     size_t size() const { return map_.size(); }
-    size_t connected() const { return heap_.size(); }
+    size_t connected() const { return connected_; }
 
 private:
     struct Expiry {
@@ -58,13 +69,25 @@ private:
         TokenTag tag;
         bool operator>(const Expiry& o) const { return expire_ms > o.expire_ms; }
     };
+    struct Queued {
+        TokenTag tag;
+        uint64_t order;
+    };
     bool make_room(uint64_t now_ms);
-    void push_seen(const TokenTag& tag);
+    void push_expiry(const TokenTag& tag, uint64_t expire_ms);
+    void push_unconnected(const TokenTag& tag, Entry& e);
+    bool is_live(const Queued& q) const;
+    void erase(const TokenTag& tag);
 
     FlatMap<TokenTag, Entry> map_;
-    std::vector<Expiry> heap_;      // connected entries, min-heap by expiry
-    std::vector<TokenTag> seen_;    // ring of tags in insertion order (stale ones skipped)
-    size_t seen_head_ = 0, seen_count_ = 0;
+    // Every entry by expiry (stale items, whose entry is gone, are skipped and purged).
+    std::vector<Expiry> heap_;
+    // Unconnected entries in insertion order; an item is stale unless its entry is still
+    // unconnected with the same order number. Compacted when full, never truncated.
+    std::vector<Queued> fifo_;
+    size_t fifo_head_ = 0, fifo_count_ = 0;
+    uint64_t next_order_ = 1;
+    size_t connected_ = 0;
 };
 
 }  // namespace pomelo::server

@@ -255,10 +255,11 @@ TEST(FromOutside, AfterARestartAConnectedTokenNeverConnectsAgainAndNoNonceRepeat
             c.run([&] { return c.echoed > static_cast<uint64_t>(i); }, 200);
         }
         EXPECT_EQ(c.echoed, 20u);
-        c.client.disconnect(now());
-        c.run([] { return false; }, 150);  // the DISCONNECTs go out
         all.insert(all.end(), c.received.begin(), c.received.end());
-        s.stop();
+        // SIGKILL mid-connection: nothing written at a clean exit can help; the token is on
+        // disk only if it was journaled before the connection started.
+        s.p->signal(SIGKILL);
+        ASSERT_TRUE(s.p->wait_for(30s));
     }
     {
         Server s(dir, key_file, port, journal, 2);  // same key, same port, same journal
@@ -266,6 +267,14 @@ TEST(FromOutside, AfterARestartAConnectedTokenNeverConnectsAgainAndNoNonceRepeat
         ASSERT_TRUE(c.client.connect(token, now()));
         c.run([&] { return c.connected; }, 600);  // request phase: 5 s token timeout bounds it
         EXPECT_FALSE(c.connected) << "T connected again after the restart";
+        size_t challenges = 0;
+        for (const auto& d : c.received) {
+            const auto o = independent::open(d, std::span<const uint8_t, 32>(spec.private_part.server_to_client_key.bytes),
+                                             kProtocolId);
+            challenges += o && o->type == 2;
+        }
+        EXPECT_EQ(challenges, 0u) << "the restarted server answered T's REQUEST";
+        EXPECT_EQ(c.client.outcome(), client::Outcome::request_timed_out);
         all.insert(all.end(), c.received.begin(), c.received.end());
         s.stop();
     }
