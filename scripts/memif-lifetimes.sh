@@ -9,6 +9,8 @@
 #   scripts/memif-lifetimes.sh            # 200 lifetimes
 #   scripts/memif-lifetimes.sh 50         # 50
 #   SEED=7 STRESS=2 scripts/memif-lifetimes.sh   # reproducible schedule; 2 CPU burners running
+#   MODES=2 SERVER=/tmp/old/pomelo-server scripts/memif-lifetimes.sh 100   # mid-echo kills only,
+#                                                   # against another build of the server
 #
 # A crashed server is counted, its last log lines shown, and a new one started, so a run on a
 # faulty build reports how often it crashes. Exit status 0 only with no crash, every clean run
@@ -18,6 +20,8 @@ cd "$(dirname "$0")/.."
 N="${1:-200}"
 SEED="${SEED:-$$}"
 STRESS="${STRESS:-0}"  # busy-loop processes competing for the CPUs (contention widens races)
+MODES="${MODES:-012}"  # lifetimes drawn from: 0 clean, 1 killed early (link, handshake), 2 killed mid-echo
+SERVER="${SERVER:-build/tools/pomelo-server}"
 RANDOM=$SEED
 
 if [ ! -x build/tools/pomelo-server ] || [ ! -x build/tools/pomelo-client ]; then
@@ -49,7 +53,7 @@ sock="$work/memif.sock"
 eal=(--no-huge --no-pci -m 256 --log-level error)
 
 start_server() {
-  build/tools/pomelo-server "${eal[@]}" --file-prefix "$srv_prefix" -l 0-1 \
+  "$SERVER" "${eal[@]}" --file-prefix "$srv_prefix" -l 0-1 \
     --vdev "net_memif0,role=server,socket=$sock,mac=02:00:00:00:00:01" -- --driver ethdev \
     --bind "$server_addr" --protocol-id "$protocol_id" --key "$work/server.key" --max-clients 4096 \
     >>"$work/server.log" 2>&1 &
@@ -82,9 +86,10 @@ done
 servers_started=0
 start_server
 clean=0 clean_ok=0 killed=0 crashes=0 exited_before_kill=0
-printf "seed %s, %s lifetimes, %s CPU burner(s); logs in %s\n" "$SEED" "$N" "$STRESS" "$work"
+printf "seed %s, %s lifetimes (modes %s), %s CPU burner(s), server %s; logs in %s\n" "$SEED" "$N" "$MODES" "$STRESS" \
+  "$SERVER" "$work"
 for i in $(seq 1 "$N"); do
-  mode=$((RANDOM % 3))  # 0 clean, 1 killed early (link / handshake), 2 killed mid-echo
+  mode=${MODES:$((RANDOM % ${#MODES})):1}
   # shellcheck disable=SC2046
   build/tools/pomelo-client $(client_args "$i" $((1 + RANDOM % 16)) $((200 + RANDOM % 2000))) \
     >"$work/client.out" 2>"$work/client.err" &
