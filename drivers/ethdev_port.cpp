@@ -11,6 +11,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "drivers/quiesce.hpp"
+
 namespace pomelo::drivers {
 
 using wire::Address;
@@ -257,7 +259,11 @@ std::unique_ptr<Port> open_ethdev_port(const EthdevConfig& config, std::string& 
 
 uint16_t EthdevPort::rx_burst(uint16_t queue, rte_mbuf** pkts, Address* from, uint16_t* local_index, uint16_t n) {
     PortStats& st = stats_[queue];
-    const uint16_t got = rte_eth_rx_burst(port_id_, queue, pkts, std::min(n, kMaxBurst));
+    uint16_t got;
+    {
+        const quiesce::BurstScope in_burst;  // the PMD may be unmapping its rings (quiesce.hpp)
+        got = rte_eth_rx_burst(port_id_, queue, pkts, std::min(n, kMaxBurst));
+    }
     st.rx_packets += got;
 
     rte_mbuf* replies[kMaxBurst];
@@ -318,7 +324,11 @@ uint16_t EthdevPort::rx_burst(uint16_t queue, rte_mbuf** pkts, Address* from, ui
 
 // ARP / ND answers leave on the queue their request came in on (same lcore, no locking).
 void EthdevPort::send_replies(uint16_t queue, rte_mbuf** replies, uint16_t n) {
-    const uint16_t sent = rte_eth_tx_burst(port_id_, queue, replies, n);
+    uint16_t sent;
+    {
+        const quiesce::BurstScope in_burst;
+        sent = rte_eth_tx_burst(port_id_, queue, replies, n);
+    }
     if (sent < n) {
         rte_pktmbuf_free_bulk(replies + sent, n - sent);
         stats_[queue].tx_dropped += n - sent;
@@ -362,7 +372,11 @@ uint16_t EthdevPort::tx_burst(uint16_t queue, rte_mbuf** pkts, const Address* to
                               uint16_t n) {
     PortStats& st = stats_[queue];
     const uint16_t ready = prepare_tx(queue, pkts, to, local_index, n);
-    const uint16_t sent = ready ? rte_eth_tx_burst(port_id_, queue, pkts, ready) : 0;
+    uint16_t sent = 0;
+    if (ready) {
+        const quiesce::BurstScope in_burst;
+        sent = rte_eth_tx_burst(port_id_, queue, pkts, ready);
+    }
     if (sent < ready) {
         rte_pktmbuf_free_bulk(pkts + sent, ready - sent);
         st.tx_dropped += ready - sent;
