@@ -11,11 +11,15 @@ namespace pomelo::engine {
 
 class TscClock {
 public:
-    TscClock() : hz_(rte_get_tsc_hz()), start_(rte_get_tsc_cycles()) {}
+    // ns = cycles x (10^9 x 2^32 / hz) >> 32: one 64x64->128 multiply per reading, no
+    // division (a 128-bit division per clock read showed up in profiles as __udivti3).
+    TscClock()
+        : mult_(static_cast<uint64_t>((static_cast<unsigned __int128>(1'000'000'000) << 32) / rte_get_tsc_hz())),
+          start_(rte_get_tsc_cycles()) {}
 
     uint64_t ns() const {
         const unsigned __int128 cycles = rte_get_tsc_cycles() - start_;
-        return static_cast<uint64_t>(cycles * 1'000'000'000u / hz_) + 1'000'000'000;  // never 0
+        return static_cast<uint64_t>((cycles * mult_) >> 32) + 1'000'000'000;  // never 0
     }
     static uint64_t unix_ms() {
         timespec ts;
@@ -25,7 +29,7 @@ public:
     Now now() const { return {ns(), unix_ms()}; }
 
 private:
-    uint64_t hz_;
+    uint64_t mult_;
     uint64_t start_;
 };
 
