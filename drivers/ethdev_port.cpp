@@ -22,19 +22,33 @@ namespace {
 
 constexpr uint32_t kLookupChunk = RTE_HASH_LOOKUP_BULK_MAX;
 
-// A MAC fits in the hash's data pointer itself: no per-entry storage to allocate or free.
-void* pack(const rte_ether_addr& mac) {
+// A next hop (MAC and VLAN tag, 8 bytes) fits in the hash's data pointer itself: no
+// per-entry storage to allocate or free.
+static_assert(sizeof(void*) >= sizeof(LinkHop));
+
+void* pack(const LinkHop& hop) {
     uintptr_t v = 0;
-    std::memcpy(&v, mac.addr_bytes, RTE_ETHER_ADDR_LEN);
+    std::memcpy(&v, &hop, sizeof hop);
     return reinterpret_cast<void*>(v);
 }
 
-rte_ether_addr unpack(const void* data) {
+LinkHop unpack(const void* data) {
     const auto v = reinterpret_cast<uintptr_t>(data);
-    rte_ether_addr mac;
-    std::memcpy(mac.addr_bytes, &v, RTE_ETHER_ADDR_LEN);
-    return mac;
+    LinkHop hop;
+    std::memcpy(&hop, &v, sizeof hop);
+    return hop;
 }
+
+bool same_hop(const LinkHop& a, const LinkHop& b) {
+    return rte_is_same_ether_addr(&a.mac, &b.mac) && a.vlan_tci == b.vlan_tci;
+}
+
+// What learn_neighbours posts to a queue's inbox.
+struct NeighbourEntry {
+    NeighbourTable::Key key;
+    LinkHop hop;
+};
+static_assert(sizeof(NeighbourEntry) % 4 == 0);  // rte_ring element sizes are multiples of 4
 
 std::optional<uint16_t> find_port(const std::string& device) {
     uint16_t id = 0;
@@ -78,31 +92,56 @@ bool NeighbourTable::create(const char* name, uint32_t entries, int socket, std:
     // aiming at one bucket.
     p.hash_func_init_val = static_cast<uint32_t>(rte_rand());
     p.socket_id = socket;
+    // Bucket overflow goes to extension buckets: adding fails only when every entry is taken,
+    // which is when one is evicted.
+    p.extra_flag = RTE_HASH_EXTRA_FLAGS_EXT_TABLE;
     hash_ = rte_hash_create(&p);
-    if (hash_ == nullptr) error = dpdk_error("cannot create neighbour table", rte_errno);
-    return hash_ != nullptr;
+    if (hash_ == nullptr) return error = dpdk_error("cannot create neighbour table", rte_errno), false;
+    order_.resize(p.entries);
+    return true;
 }
 
-void NeighbourTable::learn(const Key* keys, const rte_ether_addr* macs, uint32_t n) {
-    rte_ether_addr known[kLookupChunk];
+uint32_t NeighbourTable::learn(const Key* keys, const LinkHop* hops, uint32_t n) {
+    LinkHop known[kLookupChunk];
+    uint32_t evicted = 0;
     for (uint32_t base = 0; base < n; base += kLookupChunk) {
         const uint32_t chunk = std::min(kLookupChunk, n - base);
         const uint64_t hits = lookup(keys + base, chunk, known);
         for (uint32_t i = 0; i < chunk; ++i) {
-            const bool same = (hits >> i) & 1 && rte_is_same_ether_addr(&known[i], &macs[base + i]);
-            if (!same) insert(keys[base + i], macs[base + i]);
+            if (!((hits >> i) & 1))
+                evicted += insert(keys[base + i], hops[base + i]);
+            else if (!same_hop(known[i], hops[base + i]))
+                rte_hash_add_key_data(hash_, &keys[base + i], pack(hops[base + i]));  // moved: in place
         }
     }
+    return evicted;
 }
 
-void NeighbourTable::insert(const Key& key, const rte_ether_addr& mac) {
-    if (rte_hash_add_key_data(hash_, &key, pack(mac)) == -ENOSPC) {
-        rte_hash_reset(hash_);  // full (or a crafted bucket overflowed): start over
-        rte_hash_add_key_data(hash_, &key, pack(mac));
+bool NeighbourTable::insert(const Key& key, const LinkHop& hop) {
+    const auto capacity = static_cast<uint32_t>(order_.size());
+    bool evicted = false;
+    if (count_ == capacity) evicted = evict_oldest();
+    if (rte_hash_add_key_data(hash_, &key, pack(hop)) == -ENOSPC) {
+        if (!evict_oldest()) return evicted;
+        evicted = true;
+        if (rte_hash_add_key_data(hash_, &key, pack(hop)) != 0) return evicted;
     }
+    uint32_t tail = oldest_ + count_;
+    if (tail >= capacity) tail -= capacity;
+    order_[tail] = key;
+    ++count_;
+    return evicted;
 }
 
-uint64_t NeighbourTable::lookup(const Key* keys, uint32_t n, rte_ether_addr* macs) const {
+bool NeighbourTable::evict_oldest() {
+    if (count_ == 0) return false;
+    rte_hash_del_key(hash_, &order_[oldest_]);
+    if (++oldest_ == order_.size()) oldest_ = 0;
+    --count_;
+    return true;
+}
+
+uint64_t NeighbourTable::lookup(const Key* keys, uint32_t n, LinkHop* hops) const {
     const void* key_ptrs[kLookupChunk];
     void* data[kLookupChunk];
     n = std::min(n, kLookupChunk);
@@ -111,7 +150,7 @@ uint64_t NeighbourTable::lookup(const Key* keys, uint32_t n, rte_ether_addr* mac
     uint64_t hits = 0;
     if (rte_hash_lookup_bulk_data(hash_, key_ptrs, n, &hits, data) < 0) return 0;
     for (uint32_t i = 0; i < n; ++i)
-        if (hits & (uint64_t{1} << i)) macs[i] = unpack(data[i]);
+        if (hits & (uint64_t{1} << i)) hops[i] = unpack(data[i]);
     return hits;
 }
 
@@ -130,6 +169,7 @@ EthdevPort::EthdevPort(uint16_t port_id, const EthdevConfig& config)
 }
 
 EthdevPort::~EthdevPort() {
+    for (rte_ring* r : learn_inbox_) rte_ring_free(r);
     // A port that never started is left configured, so the caller can retry other settings.
     if (!started_) return;
     rte_eth_dev_stop(port_id_);
@@ -140,7 +180,8 @@ bool EthdevPort::configure(const EthdevConfig& config, std::string& error) {
     rte_eth_dev_info info{};
     int rc = rte_eth_dev_info_get(port_id_, &info);
     if (rc != 0) return error = dpdk_error("cannot query device", rc), false;
-    if (config.queues == 0 || config.queues > info.max_rx_queues || config.queues > info.max_tx_queues) {
+    if (config.queues == 0) return error = "0 queues requested, at least 1 needed", false;
+    if (config.queues > info.max_rx_queues || config.queues > info.max_tx_queues) {
         error = "device supports at most " + std::to_string(std::min(info.max_rx_queues, info.max_tx_queues)) +
                 " queue(s), " + std::to_string(config.queues) + " requested";
         return false;
@@ -201,11 +242,19 @@ void EthdevPort::accept_solicited_node_multicast() {
 
 bool EthdevPort::create_neighbour_tables(const EthdevConfig& config, std::string& error) {
     neighbours_.reserve(config.queues);
+    learn_inbox_.reserve(config.queues);
+    learn_lost_ = std::make_unique<std::atomic<uint64_t>[]>(config.queues);
+    const int socket = rte_eth_dev_socket_id(port_id_);
     for (uint16_t q = 0; q < config.queues; ++q) {
+        const unsigned serial = g_table_serial.fetch_add(1);
         char name[RTE_HASH_NAMESIZE];
-        std::snprintf(name, sizeof name, "pomelo_nb%u", g_table_serial.fetch_add(1));
+        std::snprintf(name, sizeof name, "pomelo_nb%u", serial);
         neighbours_.emplace_back();
-        if (!neighbours_.back().create(name, config.neighbours, rte_eth_dev_socket_id(port_id_), error)) return false;
+        if (!neighbours_.back().create(name, config.neighbours, socket, error)) return false;
+        std::snprintf(name, sizeof name, "pomelo_nl%u", serial);
+        // Any producer (workers, the control thread), one consumer: the queue's lcore.
+        learn_inbox_.push_back(rte_ring_create_elem(name, sizeof(NeighbourEntry), kLearnInbox, socket, RING_F_SC_DEQ));
+        if (learn_inbox_.back() == nullptr) return error = dpdk_error("cannot create neighbour inbox", rte_errno), false;
     }
     return true;
 }
@@ -258,6 +307,11 @@ std::unique_ptr<Port> open_ethdev_port(const EthdevConfig& config, std::string& 
 // --- EthdevPort: data path ---
 
 uint16_t EthdevPort::rx_burst(uint16_t queue, rte_mbuf** pkts, Address* from, uint16_t* local_index, uint16_t n) {
+    return rx_burst(queue, pkts, from, local_index, nullptr, n);
+}
+
+uint16_t EthdevPort::rx_burst(uint16_t queue, rte_mbuf** pkts, Address* from, uint16_t* local_index, LinkHop* hop,
+                              uint16_t n) {
     PortStats& st = stats_[queue];
     uint16_t got;
     {
@@ -268,17 +322,11 @@ uint16_t EthdevPort::rx_burst(uint16_t queue, rte_mbuf** pkts, Address* from, ui
 
     rte_mbuf* replies[kMaxBurst];
     rte_mbuf* drops[kMaxBurst];
-    NeighbourTable::Key learn_ip[kMaxBurst];  // plain bytes: nothing to initialise per call
-    rte_ether_addr learn_mac[kMaxBurst];
-    uint16_t kept = 0, n_replies = 0, n_drops = 0, n_learn = 0;
+    uint16_t kept = 0, n_replies = 0, n_drops = 0;
 
     for (uint16_t i = 0; i < got; ++i) {
         rte_mbuf* m = pkts[i];
         const l2l3::RxFrame f = l2l3::parse_frame(m, view_);
-        if (f.learnable) {
-            learn_ip[n_learn] = NeighbourTable::Key::of(f.src);
-            learn_mac[n_learn++] = f.link_addr;
-        }
         switch (f.kind) {
             case l2l3::FrameKind::udp:
                 if (!l2l3::strip_to_payload(m, f)) {
@@ -289,6 +337,7 @@ uint16_t EthdevPort::rx_burst(uint16_t queue, rte_mbuf** pkts, Address* from, ui
                 pkts[kept] = m;  // kept <= i: compacting in place
                 from[kept] = f.src;
                 if (local_index) local_index[kept] = f.local_index;
+                if (hop) hop[kept] = LinkHop{f.link_addr, f.vlan_tci};
                 ++kept;
                 break;
             case l2l3::FrameKind::arp_request:
@@ -316,7 +365,6 @@ uint16_t EthdevPort::rx_burst(uint16_t queue, rte_mbuf** pkts, Address* from, ui
         }
     }
     st.rx_datagrams += kept;
-    if (n_learn) neighbours_[queue].learn(learn_ip, learn_mac, n_learn);
     if (n_drops) rte_pktmbuf_free_bulk(drops, n_drops);
     if (n_replies) send_replies(queue, replies, n_replies);
     return kept;
@@ -339,13 +387,53 @@ bool EthdevPort::fits_mtu(const rte_mbuf* m, AddressType family) const {
     return rte_pktmbuf_pkt_len(m) + l2l3::udp_header_bytes(family) - sizeof(rte_ether_hdr) <= mtu_;
 }
 
+void EthdevPort::learn_neighbours(uint16_t queue, const Address* peer, const LinkHop* hop, uint16_t n) {
+    if (queue >= learn_inbox_.size()) return;
+    NeighbourEntry entries[kLookupChunk];
+    uint64_t lost = 0;
+    for (uint16_t base = 0; base < n; base = static_cast<uint16_t>(base + kLookupChunk)) {
+        const auto chunk = static_cast<uint16_t>(std::min<uint32_t>(kLookupChunk, n - base));
+        unsigned k = 0;
+        for (uint16_t i = base; i < base + chunk; ++i) {
+            if (!hop[i].known() || peer[i].type == AddressType::none) continue;
+            const NeighbourTable::Key key = NeighbourTable::Key::of(peer[i]);
+            // A burst often holds several datagrams of one peer: post it once.
+            if (k && std::memcmp(&entries[k - 1].key, &key, sizeof key) == 0 && same_hop(entries[k - 1].hop, hop[i]))
+                continue;
+            entries[k++] = {key, hop[i]};
+        }
+        lost += k - rte_ring_mp_enqueue_burst_elem(learn_inbox_[queue], entries, sizeof(NeighbourEntry), k, nullptr);
+    }
+    if (lost) learn_lost_[queue].fetch_add(lost, std::memory_order_relaxed);
+}
+
+void EthdevPort::absorb_learned(uint16_t queue) {
+    NeighbourEntry entries[kLookupChunk];
+    NeighbourTable::Key keys[kLookupChunk];
+    LinkHop hops[kLookupChunk];
+    PortStats& st = stats_[queue];
+    for (unsigned round = 0; round < kLearnInbox / kLookupChunk; ++round) {
+        const unsigned k = rte_ring_sc_dequeue_burst_elem(learn_inbox_[queue], entries, sizeof(NeighbourEntry),
+                                                          kLookupChunk, nullptr);
+        for (unsigned i = 0; i < k; ++i) {
+            keys[i] = entries[i].key;
+            hops[i] = entries[i].hop;
+        }
+        if (k) st.neighbours_evicted += neighbours_[queue].learn(keys, hops, k);
+        if (k < kLookupChunk) break;
+    }
+    st.neighbours_lost = learn_lost_[queue].load(std::memory_order_relaxed);
+}
+
 // Puts headers on every datagram that has a source, a next hop and fits, compacting them to
 // the front of pkts; frees and counts the others.
 uint16_t EthdevPort::prepare_tx(uint16_t queue, rte_mbuf** pkts, const Address* to, const uint16_t* local_index,
-                                uint16_t n) {
+                                const LinkHop* via, uint16_t n) {
+    absorb_learned(queue);
     NeighbourTable::Key keys[kLookupChunk];
-    rte_ether_addr next_hops[kLookupChunk];
+    LinkHop next_hops[kLookupChunk];
     rte_mbuf* drops[kLookupChunk];
+    const LinkHop gateway = gateway_ ? LinkHop{*gateway_, 0} : LinkHop{};
     uint16_t ready = 0;
     for (uint16_t base = 0; base < n; base = static_cast<uint16_t>(base + kLookupChunk)) {
         const auto chunk = static_cast<uint16_t>(std::min<uint32_t>(kLookupChunk, n - base));
@@ -355,9 +443,13 @@ uint16_t EthdevPort::prepare_tx(uint16_t queue, rte_mbuf** pkts, const Address* 
         for (uint16_t i = 0; i < chunk; ++i) {
             rte_mbuf* m = pkts[base + i];
             const Address& dst = to[base + i];
-            const rte_ether_addr* hop = (hits >> i) & 1 ? &next_hops[i] : (gateway_ ? &*gateway_ : nullptr);
+            const LinkHop* hop = via && via[base + i].known() ? &via[base + i]
+                                 : (hits >> i) & 1                ? &next_hops[i]
+                                 : gateway_                       ? &gateway
+                                                                  : nullptr;
             const Address* src = local_index ? source_at(local_index[base + i], dst.type) : source_for(dst.type);
-            if (hop && src && fits_mtu(m, dst.type) && l2l3::prepend_udp(m, view_.mac, *hop, *src, dst, offloads_))
+            if (hop && src && fits_mtu(m, dst.type) &&
+                l2l3::prepend_udp(m, view_.mac, hop->mac, *src, dst, offloads_, hop->vlan_tci))
                 pkts[ready++] = m;
             else
                 drops[n_drops++] = m;
@@ -370,8 +462,13 @@ uint16_t EthdevPort::prepare_tx(uint16_t queue, rte_mbuf** pkts, const Address* 
 
 uint16_t EthdevPort::tx_burst(uint16_t queue, rte_mbuf** pkts, const Address* to, const uint16_t* local_index,
                               uint16_t n) {
+    return tx_burst(queue, pkts, to, local_index, nullptr, n);
+}
+
+uint16_t EthdevPort::tx_burst(uint16_t queue, rte_mbuf** pkts, const Address* to, const uint16_t* local_index,
+                              const LinkHop* via, uint16_t n) {
     PortStats& st = stats_[queue];
-    const uint16_t ready = prepare_tx(queue, pkts, to, local_index, n);
+    const uint16_t ready = prepare_tx(queue, pkts, to, local_index, via, n);
     uint16_t sent = 0;
     if (ready) {
         const quiesce::BurstScope in_burst;

@@ -1,19 +1,26 @@
 // A Port over a DPDK ethdev: any PMD (memif, af_xdp, af_packet, tap, ring, null, real NICs).
 // The port speaks just enough Ethernet / IPv4 / IPv6 to be a UDP endpoint on a link: it
-// answers ARP and neighbour solicitations for its addresses, learns its peers' MACs from what
-// they send, and hands over only UDP payloads addressed to its endpoints.
+// answers ARP and neighbour solicitations for its addresses and hands over only UDP payloads
+// addressed to its endpoints, each with the MAC and VLAN tag it came from. It learns nothing
+// by itself: a frame proves nothing about its source address, so the caller teaches it
+// (learn_neighbours) the peers whose datagrams authenticated, and answers the others through
+// tx_burst's per-datagram next hop.
 //
 // Threading: queue q's rx_burst and tx_burst run on one lcore; different queues may run on
 // different lcores concurrently. Each queue therefore has its own neighbour table (a plain
-// rte_hash with no locks): a reply normally leaves on the queue its request came in on, which
-// is how the engine's workers use the port. A destination learned on another queue only costs
-// a fallback to the gateway.
+// rte_hash with no locks, written only by that lcore): a reply normally leaves on the queue
+// its request came in on, which is how the engine's workers use the port. learn_neighbours
+// may run anywhere: it posts to the queue's inbox (a multi-producer ring), which the queue's
+// lcore empties into the table at its next tx_burst. A destination learned on another queue
+// only costs a fallback to the gateway.
 #pragma once
 
 #include <rte_ether.h>
 #include <rte_hash.h>
 #include <rte_mempool.h>
+#include <rte_ring.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -35,11 +42,13 @@ struct EthdevConfig {
     rte_mempool* pool = nullptr;            // receive buffers
     std::optional<rte_ether_addr> gateway;  // next hop for destinations not learned
     bool promiscuous = false;
-    uint32_t neighbours = 16384;            // neighbour table capacity, per queue
+    uint32_t neighbours = 16384;            // neighbour table capacity, per queue (at least 64)
 };
 
-// IP -> MAC for the peers one queue has heard from. Bounded: when full it starts over (the
-// peers that are still talking are learned again by their next datagram).
+// IP -> next hop (MAC and VLAN tag) for the peers one queue was taught. Bounded: when full,
+// a new peer evicts the one taught longest ago (a still active peer is taught again by its
+// next authenticated datagram, and until then goes to the gateway). Teaching a known peer a
+// new hop updates it in place.
 class NeighbourTable {
 public:
     // 16 bytes: IPv6 as is, IPv4 as ::ffff:a.b.c.d so the families never collide.
@@ -49,21 +58,33 @@ public:
     };
 
     NeighbourTable() = default;
-    NeighbourTable(NeighbourTable&& o) noexcept : hash_(o.hash_) { o.hash_ = nullptr; }
+    NeighbourTable(NeighbourTable&& o) noexcept
+        : hash_(o.hash_), order_(std::move(o.order_)), oldest_(o.oldest_), count_(o.count_) {
+        o.hash_ = nullptr;
+    }
     NeighbourTable& operator=(NeighbourTable&&) = delete;
     ~NeighbourTable();
 
     bool create(const char* name, uint32_t entries, int socket, std::string& error);
-    // Remembers keys[i] -> macs[i]: bulk lookups, writes only for new or changed entries.
-    void learn(const Key* keys, const rte_ether_addr* macs, uint32_t n);
-    // Up to RTE_HASH_LOOKUP_BULK_MAX keys at once; bit i of the result is set when macs[i]
+    // Remembers keys[i] -> hops[i]: bulk lookups, writes only for new or changed entries.
+    // Returns how many entries were evicted to make room.
+    uint32_t learn(const Key* keys, const LinkHop* hops, uint32_t n);
+    // Up to RTE_HASH_LOOKUP_BULK_MAX keys at once; bit i of the result is set when hops[i]
     // was found.
-    uint64_t lookup(const Key* keys, uint32_t n, rte_ether_addr* macs) const;
+    uint64_t lookup(const Key* keys, uint32_t n, LinkHop* hops) const;
+
+    uint32_t size() const { return count_; }
 
 private:
-    void insert(const Key& key, const rte_ether_addr& mac);
+    bool insert(const Key& key, const LinkHop& hop);  // a new key; true if an entry was evicted
+    bool evict_oldest();
 
     rte_hash* hash_ = nullptr;
+    // The keys in the order they were first taught: a circular buffer of the table's capacity
+    // (entries are only ever removed by eviction, so it holds exactly the table's keys).
+    std::vector<Key> order_;
+    uint32_t oldest_ = 0;
+    uint32_t count_ = 0;
 };
 
 class EthdevPort final : public Port {
@@ -82,6 +103,14 @@ public:
                       uint16_t n) override;
     uint16_t tx_burst(uint16_t queue, rte_mbuf** pkts, const wire::Address* to, const uint16_t* local_index,
                       uint16_t n) override;
+    uint16_t rx_burst(uint16_t queue, rte_mbuf** pkts, wire::Address* from, uint16_t* local_index, LinkHop* hop,
+                      uint16_t n) override;
+    uint16_t tx_burst(uint16_t queue, rte_mbuf** pkts, const wire::Address* to, const uint16_t* local_index,
+                      const LinkHop* via, uint16_t n) override;
+    void learn_neighbours(uint16_t queue, const wire::Address* peer, const LinkHop* hop, uint16_t n) override;
+
+    // Entries each queue's learn inbox holds between two of its tx_bursts.
+    static constexpr unsigned kLearnInbox = 4096;
 
     uint16_t port_id() const { return port_id_; }
     const rte_ether_addr& mac() const { return view_.mac; }
@@ -100,8 +129,10 @@ private:
     bool create_neighbour_tables(const EthdevConfig& config, std::string& error);
 
     void send_replies(uint16_t queue, rte_mbuf** replies, uint16_t n);
+    // Moves what learn_neighbours posted for `queue` into its table (on the queue's lcore).
+    void absorb_learned(uint16_t queue);
     uint16_t prepare_tx(uint16_t queue, rte_mbuf** pkts, const wire::Address* to, const uint16_t* local_index,
-                        uint16_t n);
+                        const LinkHop* via, uint16_t n);
     const wire::Address* source_for(wire::AddressType family) const {
         return family == wire::AddressType::ipv4 ? source4_ : family == wire::AddressType::ipv6 ? source6_ : nullptr;
     }
@@ -125,6 +156,10 @@ private:
     bool started_ = false;
     uint16_t mtu_ = RTE_ETHER_MTU;
     std::vector<NeighbourTable> neighbours_;
+    std::vector<rte_ring*> learn_inbox_;  // per queue: NeighbourEntry elements, any producer
+    // Per queue: entries learn_neighbours could not post (written by any thread; the queue's
+    // lcore copies it into its stats).
+    std::unique_ptr<std::atomic<uint64_t>[]> learn_lost_;
 };
 
 // Configures, starts and returns the port, or nullptr with `error` set to one line naming the

@@ -141,7 +141,6 @@ RxFrame udp_endpoints(const Frame& fr, RxFrame f, uint16_t l4_bytes) {
     f.l2_len = fr.l2_len;
     f.payload_len = static_cast<uint16_t>(l4_bytes - sizeof(rte_udp_hdr));
     f.link_addr = fr.eth->src_addr;
-    f.learnable = true;
     return f;
 }
 
@@ -237,7 +236,6 @@ RxFrame parse_neighbour_solicit(const Frame& fr, const rte_ipv6_hdr* ip, uint16_
     f.src = ip_only(AddressType::ipv6, ip->src_addr);
     f.dst = ip_only(AddressType::ipv6, nd->target);
     f.link_addr = has_sll ? sll : fr.eth->src_addr;
-    f.learnable = !dad && rte_is_unicast_ether_addr(&f.link_addr);
     return f;
 }
 
@@ -282,8 +280,6 @@ RxFrame parse_arp(const Frame& fr) {
     f.src = ipv4_of(arp->arp_data.arp_sip);
     f.dst = target;
     f.link_addr = arp->arp_data.arp_sha;
-    // A probe (sender 0.0.0.0, RFC 5227) is answered but teaches nothing.
-    f.learnable = arp->arp_data.arp_sip != 0 && rte_is_unicast_ether_addr(&f.link_addr);
     return f;
 }
 
@@ -407,18 +403,26 @@ RxFrame parse_frame(const rte_mbuf* m, const LocalView& us) {
 
     uint16_t type = rte_be_to_cpu_16(eth->ether_type);
     uint16_t l2_len = sizeof(rte_ether_hdr);
-    if (type == RTE_ETHER_TYPE_VLAN) {  // one 802.1Q tag, kept as is in replies made in place
+    // A tag the NIC took off is in the mbuf; one left in the frame is kept as is by replies
+    // made in place, and reported for replies to datagrams.
+    uint16_t tci = m->ol_flags & RTE_MBUF_F_RX_VLAN_STRIPPED ? m->vlan_tci : 0;
+    if (type == RTE_ETHER_TYPE_VLAN) {  // one 802.1Q tag
         if (avail < l2_len + sizeof(rte_vlan_hdr)) return verdict(FrameKind::malformed);
-        type = rte_be_to_cpu_16(rte_pktmbuf_mtod_offset(m, const rte_vlan_hdr*, l2_len)->eth_proto);
+        const auto* vlan = rte_pktmbuf_mtod_offset(m, const rte_vlan_hdr*, l2_len);
+        type = rte_be_to_cpu_16(vlan->eth_proto);
+        tci = rte_be_to_cpu_16(vlan->vlan_tci);
         l2_len += sizeof(rte_vlan_hdr);
     }
     const Frame fr{m, us, eth, l2_len, avail};
+    RxFrame f;
     switch (type) {
-        case RTE_ETHER_TYPE_IPV4: return parse_ipv4(fr);
-        case RTE_ETHER_TYPE_IPV6: return parse_ipv6(fr);
-        case RTE_ETHER_TYPE_ARP: return parse_arp(fr);
+        case RTE_ETHER_TYPE_IPV4: f = parse_ipv4(fr); break;
+        case RTE_ETHER_TYPE_IPV6: f = parse_ipv6(fr); break;
+        case RTE_ETHER_TYPE_ARP: f = parse_arp(fr); break;
         default: return verdict(FrameKind::not_ours);
     }
+    f.vlan_tci = tci;
+    return f;
 }
 
 bool strip_to_payload(rte_mbuf* m, const RxFrame& f) {
@@ -430,24 +434,33 @@ bool strip_to_payload(rte_mbuf* m, const RxFrame& f) {
 }
 
 bool prepend_udp(rte_mbuf* m, const rte_ether_addr& src_mac, const rte_ether_addr& dst_mac, const Address& from,
-                 const Address& to, TxOffloads offloads) {
+                 const Address& to, TxOffloads offloads, uint16_t vlan_tci) {
     const uint32_t payload_len = rte_pktmbuf_pkt_len(m);
     if (from.type != to.type || to.type == AddressType::none) return false;
     if (payload_len > UINT16_MAX - sizeof(rte_ipv4_hdr) - sizeof(rte_udp_hdr)) return false;
-    auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_prepend(m, udp_header_bytes(to.type)));
+    const uint16_t tag = vlan_tci ? sizeof(rte_vlan_hdr) : 0;
+    auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_prepend(m, udp_header_bytes(to.type) + tag));
     if (eth == nullptr) return false;
     eth->dst_addr = dst_mac;
     eth->src_addr = src_mac;
     m->ol_flags &= ~RTE_MBUF_F_TX_OFFLOAD_MASK;
-    m->l2_len = sizeof(rte_ether_hdr);
-    const auto len = static_cast<uint16_t>(payload_len);
-    if (to.type == AddressType::ipv4) {
-        eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
-        write_ipv4_udp(m, reinterpret_cast<rte_ipv4_hdr*>(eth + 1), from, to, len, offloads);
+    m->l2_len = sizeof(rte_ether_hdr) + tag;
+    const uint16_t ether_type = rte_cpu_to_be_16(to.type == AddressType::ipv4 ? RTE_ETHER_TYPE_IPV4
+                                                                                : RTE_ETHER_TYPE_IPV6);
+    void* l3 = rte_pktmbuf_mtod_offset(m, uint8_t*, m->l2_len);
+    if (tag) {
+        eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_VLAN);
+        auto* vlan = reinterpret_cast<rte_vlan_hdr*>(eth + 1);
+        vlan->vlan_tci = rte_cpu_to_be_16(vlan_tci);
+        vlan->eth_proto = ether_type;
     } else {
-        eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6);
-        write_ipv6_udp(m, reinterpret_cast<rte_ipv6_hdr*>(eth + 1), from, to, len, offloads);
+        eth->ether_type = ether_type;
     }
+    const auto len = static_cast<uint16_t>(payload_len);
+    if (to.type == AddressType::ipv4)
+        write_ipv4_udp(m, static_cast<rte_ipv4_hdr*>(l3), from, to, len, offloads);
+    else
+        write_ipv6_udp(m, static_cast<rte_ipv6_hdr*>(l3), from, to, len, offloads);
     return true;
 }
 

@@ -93,9 +93,11 @@ enum class FrameKind : uint8_t {
 struct RxFrame {
     FrameKind kind = FrameKind::not_ours;
     uint16_t l2_len = 0;       // Ethernet header, plus one VLAN tag if present
+    uint16_t vlan_tci = 0;     // that tag's TCI (or the one the NIC stripped); 0: untagged
     uint16_t l3_len = 0;       // IPv4 header with options / IPv6 fixed header; 0 for ARP
     uint16_t payload_len = 0;  // udp: UDP payload bytes
-    bool learnable = false;    // link_addr is a sender's unicast MAC worth remembering
+    // udp: the frame's source MAC; arp: the sender's hardware address; ns: its source
+    // link-layer option, else the frame's source. Where a reply goes; never learned here.
     rte_ether_addr link_addr{};
     wire::Address src;  // udp: source endpoint; arp/ns: the sender's IP (port 0)
     wire::Address dst;  // udp: our endpoint; arp/ns: our IP asked for (port 0)
@@ -116,10 +118,11 @@ struct TxOffloads {
     bool udp_cksum = false;   // device computes the UDP checksum from the pseudo-header sum
 };
 
-// Prepends Ethernet + IPv4/IPv6 + UDP in front of the payload `m` holds. Returns false (mbuf
-// untouched) if the headroom is too short or `from` and `to` are not of one family.
+// Prepends Ethernet (with an 802.1Q tag carrying vlan_tci unless it is 0) + IPv4/IPv6 + UDP
+// in front of the payload `m` holds. Returns false (mbuf untouched) if the headroom is too
+// short or `from` and `to` are not of one family.
 bool prepend_udp(rte_mbuf* m, const rte_ether_addr& src_mac, const rte_ether_addr& dst_mac,
-                 const wire::Address& from, const wire::Address& to, TxOffloads offloads);
+                 const wire::Address& from, const wire::Address& to, TxOffloads offloads, uint16_t vlan_tci = 0);
 
 // Bytes of Ethernet + IP + UDP header for this family (untagged).
 inline uint16_t udp_header_bytes(wire::AddressType t) {

@@ -6,6 +6,7 @@
 // port prepends whatever headers it needs into the headroom.
 #pragma once
 
+#include <rte_ether.h>
 #include <rte_mbuf.h>
 
 #include <array>
@@ -18,8 +19,19 @@
 
 namespace pomelo::drivers {
 
-// Headroom a sent mbuf must leave for Ethernet + IPv6 + UDP.
-inline constexpr uint16_t kTxHeadroom = 14 + 40 + 8;
+// Headroom a sent mbuf must leave for Ethernet + one 802.1Q tag + IPv6 + UDP.
+inline constexpr uint16_t kTxHeadroom = 14 + 4 + 40 + 8;
+
+// The neighbour on the link a datagram came from, and so the way back to it: its MAC and the
+// 802.1Q tag its frame carried. All zero: none (kernel sockets; no override on send). A TCI
+// of 0 (priority 0, VLAN 0) says no more than no tag at all, so it stands for untagged.
+struct LinkHop {
+    rte_ether_addr mac;
+    uint16_t vlan_tci;
+
+    bool known() const { return rte_is_valid_assigned_ether_addr(&mac); }
+};
+static_assert(sizeof(LinkHop) == 8);
 
 // Per-queue counters (one writer: the lcore polling that queue).
 struct PortStats {
@@ -32,6 +44,8 @@ struct PortStats {
     uint64_t tx_datagrams = 0;   // accepted by the device
     uint64_t tx_dropped = 0;     // device queue full, no route (unknown neighbour), too big
     uint64_t rx_truncated = 0;   // datagram larger than the receive buffer (socket driver)
+    uint64_t neighbours_evicted = 0;  // neighbour table full: an entry made room for a new one
+    uint64_t neighbours_lost = 0;     // learn_neighbours found the queue's inbox full
 
     PortStats& operator+=(const PortStats& o);
 };
@@ -41,6 +55,7 @@ public:
     virtual ~Port() = default;
 
     virtual std::string name() const = 0;
+    // Never 0: a port that cannot give a queue does not open.
     virtual uint16_t queue_count() const = 0;
     // True when the device spreads received datagrams over its queues by a hash of the UDP
     // 4-tuple (RSS): one source address then always reaches the same queue.
@@ -67,6 +82,23 @@ public:
     // Returns the number handed to the device.
     virtual uint16_t tx_burst(uint16_t queue, rte_mbuf** pkts, const wire::Address* to, const uint16_t* local_index,
                               uint16_t n) = 0;
+
+    // rx_burst that also reports, when hop is not null, hop[i]: the link neighbour datagram i
+    // came from (zero where the port has none). Nothing is learned from it: anyone on the
+    // link can send a frame with any source address (see learn_neighbours).
+    virtual uint16_t rx_burst(uint16_t queue, rte_mbuf** pkts, wire::Address* from, uint16_t* local_index,
+                              LinkHop* hop, uint16_t n);
+    // tx_burst where, when via is not null and via[i] is known, datagram i goes to that
+    // neighbour without the neighbour table being read or changed: the answer to a peer that
+    // has not authenticated (a CHALLENGE answering a REQUEST). Otherwise the learned
+    // neighbour of to[i], else the gateway, else it is dropped.
+    virtual uint16_t tx_burst(uint16_t queue, rte_mbuf** pkts, const wire::Address* to, const uint16_t* local_index,
+                              const LinkHop* via, uint16_t n);
+    // Remembers hop[i] as the way to peer[i] for tx_burst on `queue`. Call it only for
+    // datagrams that authenticated (or an accepted handshake), with the hop rx_burst reported.
+    // Any thread may call it; it takes effect at the next tx_burst on `queue`. Ports without
+    // a link layer (kernel sockets) have nothing to learn.
+    virtual void learn_neighbours(uint16_t queue, const wire::Address* peer, const LinkHop* hop, uint16_t n);
 
     const PortStats& stats(uint16_t queue) const { return stats_[queue]; }
     PortStats total_stats() const;

@@ -51,6 +51,8 @@ public:
     uint16_t queue_count() const override { return 1; }
     const std::vector<wire::Address>& local_addresses() const override { return local_; }
 
+    using Port::rx_burst;  // the LinkHop forms: the kernel resolves neighbours itself
+    using Port::tx_burst;
     // Receives on every socket. Only queue 0 exists.
     uint16_t rx_burst(uint16_t queue, rte_mbuf** pkts, wire::Address* from, uint16_t* local_index,
                       uint16_t n) override;

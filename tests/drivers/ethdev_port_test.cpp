@@ -10,6 +10,7 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "drivers/ethdev_port.hpp"
@@ -20,6 +21,7 @@ namespace {
 
 using drivers::EthdevConfig;
 using drivers::EthdevPort;
+using drivers::LinkHop;
 using drivers::Port;
 using drivers::PortStats;
 
@@ -91,7 +93,27 @@ private:
 struct Datagram {
     Bytes payload;
     wire::Address from;
+    LinkHop hop;  // the MAC and VLAN tag it came with
 };
+
+constexpr rte_ether_addr kZeroMac{};
+
+bool same_mac(const Bytes& frame, size_t offset, const rte_ether_addr& mac) {
+    return frame.size() >= offset + 6 && std::equal(frame.begin() + offset, frame.begin() + offset + 6, mac.addr_bytes);
+}
+
+// The frame with one 802.1Q tag inserted after the MACs.
+Bytes tagged(Bytes frame, uint16_t tci) {
+    const Bytes tag = {0x81, 0x00, static_cast<uint8_t>(tci >> 8), static_cast<uint8_t>(tci)};
+    frame.insert(frame.begin() + 12, tag.begin(), tag.end());
+    return frame;
+}
+
+// The frame without its 802.1Q tag (the checksum helpers read untagged frames).
+Bytes untagged(Bytes frame) {
+    if (be16_at(frame, 12) == RTE_ETHER_TYPE_VLAN) frame.erase(frame.begin() + 12, frame.begin() + 16);
+    return frame;
+}
 
 class EthdevPortTest : public ::testing::Test {
 protected:
@@ -135,18 +157,23 @@ protected:
     static std::vector<Datagram> receive(Port& p, uint16_t queue = 0) {
         rte_mbuf* pkts[64];
         wire::Address from[64];
-        const uint16_t n = p.rx_burst(queue, pkts, from, nullptr, 64);
+        LinkHop hop[64];
+        const uint16_t n = p.rx_burst(queue, pkts, from, nullptr, hop, 64);
         std::vector<Datagram> out;
         for (uint16_t i = 0; i < n; ++i) {
-            out.push_back({bytes_of(pkts[i]), from[i]});
+            out.push_back({bytes_of(pkts[i]), from[i], hop[i]});
             rte_pktmbuf_free(pkts[i]);
         }
         return out;
     }
-    static uint16_t send(Port& p, const Bytes& payload, const wire::Address& to, uint16_t queue = 0) {
+    // Sends one datagram: to the neighbour `via` names when given, else as the port knows.
+    static uint16_t send(Port& p, const Bytes& payload, const wire::Address& to, uint16_t queue = 0,
+                         const LinkHop* via = nullptr) {
         rte_mbuf* m = payload_mbuf(payload);
-        return p.tx_burst(queue, &m, &to, nullptr, 1);
+        return p.tx_burst(queue, &m, &to, nullptr, via, 1);
     }
+    // What the engine does once a datagram authenticated.
+    static void learn(Port& p, const Datagram& d, uint16_t queue = 0) { p.learn_neighbours(queue, &d.from, &d.hop, 1); }
 
     std::unique_ptr<RingCable> cable_;
     unsigned free_before_ = 0;
@@ -160,21 +187,28 @@ TEST_P(RoundTrip, PayloadCrossesByteIdenticalWithTheRightSource) {
     const auto [ipv6, size] = GetParam();
     const wire::Address server_addr = ipv6 ? kServer6 : kServer4;
     const wire::Address client_addr = ipv6 ? kClient6 : kClient4;
-    auto server = open_server();  // no gateway: it can only answer by what it learned
+    // net_ring ports have the all-zero MAC, which is no station's: a datagram from it has no
+    // hop to answer by (hop tests use frames from real MACs), so each side names the other
+    // as its gateway.
+    auto server = open_server(kZeroMac);
     ASSERT_NE(server, nullptr);
     EthdevConfig cc = config(cable_->client, {kClient4, kClient6});
     cc.gateway = mac_of(*server);
     auto client = open(cc);
     ASSERT_NE(client, nullptr);
+    const rte_ether_addr client_mac = mac_of(*client);
+    ASSERT_TRUE(rte_is_zero_ether_addr(&client_mac)) << "net_ring has MACs now: answer by hop here";
 
     const Bytes request = pattern(size, 0x31);
     ASSERT_EQ(send(*client, request, server_addr), 1);
     rte_mbuf* pkts[8];
     wire::Address from[8];
-    ASSERT_EQ(server->rx_burst(0, pkts, from, nullptr, 8), 1);
+    LinkHop hop[8];
+    ASSERT_EQ(server->rx_burst(0, pkts, from, nullptr, hop, 8), 1);
     EXPECT_EQ(bytes_of(pkts[0]), request);
     EXPECT_EQ(from[0], client_addr);
-    ASSERT_EQ(server->tx_burst(0, pkts, from, nullptr, 1), 1);  // echo the very mbuf back
+    EXPECT_FALSE(hop[0].known());
+    ASSERT_EQ(server->tx_burst(0, pkts, from, nullptr, hop, 1), 1);  // echo the very mbuf back
 
     const std::vector<Datagram> back = receive(*client);
     ASSERT_EQ(back.size(), 1u);
@@ -207,12 +241,13 @@ TEST_F(EthdevPortTest, ABurstOfDatagramsKeepsOrderAndSources) {
     }
     rte_mbuf* pkts[64];
     wire::Address from[64];
-    ASSERT_EQ(server->rx_burst(0, pkts, from, nullptr, 64), 40);
+    LinkHop hop[64];
+    ASSERT_EQ(server->rx_burst(0, pkts, from, nullptr, hop, 64), 40);
     for (uint8_t i = 0; i < 40; ++i) {
         EXPECT_EQ(bytes_of(pkts[i]), pattern(20 + i, i));
         EXPECT_EQ(from[i], v4(198, 18, 1, i, static_cast<uint16_t>(6000 + i)));
     }
-    ASSERT_EQ(server->tx_burst(0, pkts, from, nullptr, 40), 40);
+    ASSERT_EQ(server->tx_burst(0, pkts, from, nullptr, hop, 40), 40);
     const std::vector<Bytes> out = cable_->sent_by_server();
     ASSERT_EQ(out.size(), 40u);
     for (uint8_t i = 0; i < 40; ++i) {
@@ -225,7 +260,7 @@ TEST_F(EthdevPortTest, ABurstOfDatagramsKeepsOrderAndSources) {
 
 // --- address resolution ---
 
-TEST_F(EthdevPortTest, AnswersArpForItsAddressAndLearnsTheAsker) {
+TEST_F(EthdevPortTest, AnswersArpForItsAddressAndLearnsNothingFromIt) {
     auto server = open_server();
     ASSERT_NE(server, nullptr);
     const rte_ether_addr mac = mac_of(*server);
@@ -245,11 +280,11 @@ TEST_F(EthdevPortTest, AnswersArpForItsAddressAndLearnsTheAsker) {
     EXPECT_TRUE(std::equal(r.begin() + 38, r.begin() + 42, kClient4.ip.begin()));
     EXPECT_EQ(server->stats(0).arp_replies, 1u);
 
-    // What it learned: a datagram to the asker needs no gateway.
-    ASSERT_EQ(send(*server, pattern(10, 1), kClient4), 1);
-    const std::vector<Bytes> data = cable_->sent_by_server();
-    ASSERT_EQ(data.size(), 1u);
-    EXPECT_TRUE(std::equal(data[0].begin(), data[0].begin() + 6, kOtherMac.addr_bytes));
+    // An ARP request proves nothing about who owns its sender address: without a gateway,
+    // the asker is still unknown.
+    EXPECT_EQ(send(*server, pattern(10, 1), kClient4), 0);
+    EXPECT_EQ(server->stats(0).tx_dropped, 1u);
+    EXPECT_TRUE(cable_->sent_by_server().empty());
 
     cable_->inject(arp_request(kOtherMac, kClient4, v4(198, 18, 0, 3, 0)));  // someone else's
     EXPECT_TRUE(receive(*server).empty());
@@ -282,11 +317,10 @@ TEST_F(EthdevPortTest, AnswersNeighbourSolicitationWithAValidAdvertisement) {
     EXPECT_TRUE(l4_checksum_ok(r));  // recomputed independently
     EXPECT_EQ(server->stats(0).nd_adverts, 1u);
 
-    ASSERT_EQ(send(*server, pattern(10, 2), kClient6), 1);
-    const std::vector<Bytes> data = cable_->sent_by_server();
-    ASSERT_EQ(data.size(), 1u);
-    EXPECT_TRUE(std::equal(data[0].begin(), data[0].begin() + 6, kOtherMac.addr_bytes));
-    EXPECT_TRUE(l4_checksum_ok(data[0]));
+    // Nor does a solicitation: the solicitor is still unknown.
+    EXPECT_EQ(send(*server, pattern(10, 2), kClient6), 0);
+    EXPECT_EQ(server->stats(0).tx_dropped, 1u);
+    EXPECT_TRUE(cable_->sent_by_server().empty());
 }
 
 // --- what is not ours ---
@@ -331,7 +365,9 @@ TEST_F(EthdevPortTest, RepliesGoToTheLearnedMacOthersToTheGateway) {
     auto server = open_server(kGatewayMac);
     ASSERT_NE(server, nullptr);
     cable_->inject(udp_frame(kOtherMac, mac_of(*server), kClient4, kServer4, pattern(12, 4)));
-    ASSERT_EQ(receive(*server).size(), 1u);
+    const std::vector<Datagram> got = receive(*server);
+    ASSERT_EQ(got.size(), 1u);
+    learn(*server, got[0]);
 
     const wire::Address to[2] = {kClient4, v4(198, 18, 0, 99, 5000)};
     rte_mbuf* pkts[2] = {payload_mbuf(pattern(5, 5)), payload_mbuf(pattern(6, 6))};
@@ -360,7 +396,9 @@ TEST_F(EthdevPortTest, DropsWhatDoesNotFitOrHasNoSourceOfItsFamily) {
     auto server = open(config(cable_->server, {kServer4}));  // IPv4 only
     ASSERT_NE(server, nullptr);
     cable_->inject(udp_frame(kOtherMac, mac_of(*server), kClient4, kServer4, pattern(4, 1)));
-    ASSERT_EQ(receive(*server).size(), 1u);
+    const std::vector<Datagram> got = receive(*server);
+    ASSERT_EQ(got.size(), 1u);
+    learn(*server, got[0]);
     EXPECT_EQ(send(*server, pattern(1473, 1), kClient4), 0);  // 1473 + 28 > MTU 1500
     EXPECT_EQ(send(*server, pattern(10, 1), kClient6), 0);    // no IPv6 address to send from
     EXPECT_EQ(send(*server, pattern(1472, 1), kClient4), 1);  // exactly the MTU
@@ -368,25 +406,233 @@ TEST_F(EthdevPortTest, DropsWhatDoesNotFitOrHasNoSourceOfItsFamily) {
     EXPECT_EQ(cable_->sent_by_server().size(), 1u);
 }
 
-TEST_F(EthdevPortTest, NeighbourTableStaysBoundedAndKeepsLearning) {
+// --- learning only what the caller vouches for ---
+
+// Another host on the link sends frames claiming a client's addresses (a UDP datagram, an ARP
+// request, a neighbour solicitation). The datagram is handed over with the MAC it really came
+// from (the protocol layer decides what it is worth), the requests are answered, and none of
+// it changes where the client's datagrams go.
+TEST_F(EthdevPortTest, SpoofedFramesDoNotRedirectRepliesToAClient) {
+    auto server = open_server();  // no gateway: only what it was taught
+    ASSERT_NE(server, nullptr);
+    const rte_ether_addr mac = mac_of(*server);
+    for (const wire::Address& client : {kClient4, kClient6}) {
+        const wire::Address& us = client.type == wire::AddressType::ipv4 ? kServer4 : kServer6;
+        cable_->inject(udp_frame(kClientMac, mac, client, us, pattern(12, 1)));
+        std::vector<Datagram> got = receive(*server);
+        ASSERT_EQ(got.size(), 1u);
+        learn(*server, got[0]);  // it authenticated
+
+        cable_->inject(udp_frame(kOtherMac, mac, client, us, pattern(12, 2)));
+        if (client.type == wire::AddressType::ipv4) cable_->inject(arp_request(kOtherMac, client, us));
+        else cable_->inject(neighbour_solicit(kOtherMac, client.ip.data(), us));
+        got = receive(*server);  // not authenticated: not learned
+        ASSERT_EQ(got.size(), 1u);
+        EXPECT_EQ(got[0].from, client);
+        EXPECT_TRUE(rte_is_same_ether_addr(&got[0].hop.mac, &kOtherMac));
+        std::vector<Bytes> out = cable_->sent_by_server();
+        ASSERT_EQ(out.size(), 1u);  // the address resolution answer, to whoever asked
+        EXPECT_TRUE(same_mac(out[0], 0, kOtherMac));
+
+        ASSERT_EQ(send(*server, pattern(5, 3), client), 1);
+        out = cable_->sent_by_server();
+        ASSERT_EQ(out.size(), 1u);
+        EXPECT_TRUE(same_mac(out[0], 0, kClientMac)) << client.to_string();
+    }
+}
+
+// The answer to a peer nobody vouched for yet (a CHALLENGE to a REQUEST) goes to the MAC the
+// caller names, which is not remembered; a zero entry in `via` means "as the port knows".
+TEST_F(EthdevPortTest, NextHopOverrideIsUsedWithoutBeingLearned) {
+    auto server = open_server(kGatewayMac);
+    ASSERT_NE(server, nullptr);
+    const LinkHop other{kOtherMac, 0};
+    ASSERT_EQ(send(*server, pattern(5, 1), kClient4, 0, &other), 1);
+    ASSERT_EQ(send(*server, pattern(5, 2), kClient4), 1);  // nothing learned: the gateway
+    std::vector<Bytes> out = cable_->sent_by_server();
+    ASSERT_EQ(out.size(), 2u);
+    EXPECT_TRUE(same_mac(out[0], 0, kOtherMac));
+    EXPECT_TRUE(same_mac(out[1], 0, kGatewayMac));
+
+    const LinkHop client{kClientMac, 0};
+    server->learn_neighbours(0, &kClient4, &client, 1);
+    rte_mbuf* pkts[3] = {payload_mbuf(pattern(5, 3)), payload_mbuf(pattern(5, 4)), payload_mbuf(pattern(5, 5))};
+    const wire::Address to[3] = {kClient4, kClient4, v4(198, 18, 0, 99, 1)};
+    const LinkHop via[3] = {other, LinkHop{}, LinkHop{}};
+    ASSERT_EQ(server->tx_burst(0, pkts, to, nullptr, via, 3), 3);
+    ASSERT_EQ(send(*server, pattern(5, 6), kClient4), 1);  // the override taught nothing
+    out = cable_->sent_by_server();
+    ASSERT_EQ(out.size(), 4u);
+    EXPECT_TRUE(same_mac(out[0], 0, kOtherMac));    // the override beats the table
+    EXPECT_TRUE(same_mac(out[1], 0, kClientMac));   // no override: the table
+    EXPECT_TRUE(same_mac(out[2], 0, kGatewayMac));  // not in the table: the gateway
+    EXPECT_TRUE(same_mac(out[3], 0, kClientMac));
+    EXPECT_EQ(server->stats(0).tx_datagrams, 6u);
+}
+
+// A table of 64 taught a 65th peer forgets exactly one other peer (the one taught first), not
+// all of them, and keeps taking new peers after that.
+TEST_F(EthdevPortTest, FullNeighbourTableEvictsOneEntryAndKeepsTheRest) {
     EthdevConfig c = config(cable_->server, {kServer4});
     c.neighbours = 64;
     auto server = open(c);
     ASSERT_NE(server, nullptr);
-    for (int round = 0; round < 10; ++round) {
-        for (uint8_t i = 0; i < 50; ++i) {
-            const rte_ether_addr mac{{0x02, 0, 0, 0, static_cast<uint8_t>(round), i}};
-            const wire::Address from = v4(198, 19, static_cast<uint8_t>(round), i, 7);
-            cable_->inject(udp_frame(mac, mac_of(*server), from, kServer4, pattern(8, i)));
+    const auto peer = [](unsigned i) { return v4(198, 19, static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i), 7); };
+    const auto hop = [](unsigned i) {
+        return LinkHop{{{0x02, 0, 0, 1, static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)}}, 0};
+    };
+    const auto teach = [&](unsigned first, unsigned count) {
+        std::vector<wire::Address> peers;
+        std::vector<LinkHop> hops;
+        for (unsigned i = first; i < first + count; ++i) {
+            peers.push_back(peer(i));
+            hops.push_back(hop(i));
         }
-        EXPECT_EQ(receive(*server).size(), 50u);
-    }
-    // The latest senders are known, whatever was forgotten on the way.
-    ASSERT_EQ(send(*server, pattern(3, 3), v4(198, 19, 9, 49, 7)), 1);
+        server->learn_neighbours(0, peers.data(), hops.data(), static_cast<uint16_t>(count));
+    };
+    // Sends one datagram to each peer in [first, first + count); returns those that left,
+    // each checked to go to its own MAC.
+    const auto reachable = [&](unsigned first, unsigned count) {
+        std::vector<rte_mbuf*> pkts;
+        std::vector<wire::Address> to;
+        for (unsigned i = first; i < first + count; ++i) {
+            pkts.push_back(payload_mbuf(pattern(4, static_cast<uint8_t>(i))));
+            to.push_back(peer(i));
+        }
+        server->tx_burst(0, pkts.data(), to.data(), nullptr, static_cast<uint16_t>(count));
+        std::vector<unsigned> out;
+        for (const Bytes& f : cable_->sent_by_server()) {
+            const unsigned i = unsigned{f[kEth + 18]} << 8 | f[kEth + 19];  // destination IP
+            EXPECT_TRUE(same_mac(f, 0, hop(i).mac)) << i;
+            out.push_back(i);
+        }
+        return out;
+    };
+
+    teach(0, 64);
+    EXPECT_EQ(reachable(0, 64).size(), 64u);
+    EXPECT_EQ(server->stats(0).neighbours_evicted, 0u);
+
+    teach(64, 1);
+    const std::vector<unsigned> kept = reachable(0, 65);
+    ASSERT_EQ(kept.size(), 64u);
+    EXPECT_EQ(kept.front(), 1u);  // the peer taught first made room
+    EXPECT_EQ(kept.back(), 64u);  // for the newcomer
+    EXPECT_EQ(server->stats(0).neighbours_evicted, 1u);
+    EXPECT_EQ(server->stats(0).tx_dropped, 1u);
+
+    // A known peer seen behind another MAC is updated in place: nothing evicted.
+    const wire::Address moved = peer(kept.front());
+    const LinkHop elsewhere{kOtherMac, 0};
+    server->learn_neighbours(0, &moved, &elsewhere, 1);
+    ASSERT_EQ(send(*server, pattern(3, 3), moved), 1);
     const std::vector<Bytes> out = cable_->sent_by_server();
     ASSERT_EQ(out.size(), 1u);
-    EXPECT_EQ(out[0][5], 49);
-    EXPECT_EQ(out[0][4], 9);
+    EXPECT_TRUE(same_mac(out[0], 0, kOtherMac));
+    EXPECT_EQ(server->stats(0).neighbours_evicted, 1u);
+
+    // A whole new population replaces the old one entry by entry.
+    teach(1000, 64);
+    EXPECT_EQ(reachable(1000, 64).size(), 64u);
+    EXPECT_EQ(server->stats(0).neighbours_evicted, 65u);
+}
+
+// learn_neighbours may run on any thread: it posts to the queue's inbox, which the queue's
+// next tx_burst empties. What does not fit in the inbox is counted, not learned.
+TEST_F(EthdevPortTest, NeighboursTaughtFromAnotherThreadArriveAndOverflowIsCounted) {
+    EthdevConfig c = config(cable_->server, {kServer4});
+    c.neighbours = 8192;
+    auto server = open(c);
+    ASSERT_NE(server, nullptr);
+    constexpr unsigned kPeers = 5100;  // taught 100 at a time
+    static_assert(kPeers > EthdevPort::kLearnInbox && kPeers % 100 == 0);
+    const auto peer = [](unsigned i) { return v4(198, 19, static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i), 9); };
+    std::thread teacher([&] {
+        for (unsigned base = 0; base < kPeers; base += 100) {
+            wire::Address peers[100];
+            LinkHop hops[100];
+            for (unsigned i = 0; i < 100; ++i) {
+                peers[i] = peer(base + i);
+                hops[i] = LinkHop{kClientMac, 0};
+            }
+            server->learn_neighbours(0, peers, hops, 100);
+        }
+    });
+    teacher.join();
+    const unsigned posted = EthdevPort::kLearnInbox - 1;  // a ring of 2^k holds 2^k - 1
+    ASSERT_EQ(send(*server, pattern(3, 1), peer(0)), 1);
+    EXPECT_EQ(server->stats(0).neighbours_lost, kPeers - posted);
+    EXPECT_EQ(send(*server, pattern(3, 1), peer(posted - 1)), 1);
+    EXPECT_EQ(send(*server, pattern(3, 1), peer(posted)), 0);  // lost: no gateway
+    for (const Bytes& f : cable_->sent_by_server()) EXPECT_TRUE(same_mac(f, 0, kClientMac));
+}
+
+// --- VLAN ---
+
+// A datagram that came with an 802.1Q tag is answered with the same tag, by the hop it came
+// with and by the learned neighbour alike; the far port reads the tagged reply. Untagged
+// peers keep getting untagged frames.
+TEST_F(EthdevPortTest, RepliesToATaggedDatagramCarryItsVlanTag) {
+    auto server = open_server(kGatewayMac);
+    ASSERT_NE(server, nullptr);
+    auto client = open(config(cable_->client, {kClient4, kClient6}));
+    ASSERT_NE(client, nullptr);
+    const rte_ether_addr server_mac = mac_of(*server), client_mac = kClientMac;
+    constexpr uint16_t kTci = 0x202a;  // priority 1, VLAN 42
+    for (const wire::Address& peer : {kClient4, kClient6}) {
+        const wire::Address& us = peer.type == wire::AddressType::ipv4 ? kServer4 : kServer6;
+        cable_->inject(tagged(udp_frame(client_mac, server_mac, peer, us, pattern(30, 1)), kTci));
+        std::vector<Datagram> got = receive(*server);
+        ASSERT_EQ(got.size(), 1u);
+        EXPECT_EQ(got[0].payload, pattern(30, 1));
+        EXPECT_EQ(got[0].hop.vlan_tci, kTci);
+
+        ASSERT_EQ(send(*server, pattern(40, 2), peer, 0, &got[0].hop), 1);  // as a CHALLENGE goes
+        learn(*server, got[0]);
+        ASSERT_EQ(send(*server, pattern(40, 3), peer), 1);  // as everything after it goes
+        ASSERT_EQ(send(*server, pattern(40, 4), peer.type == wire::AddressType::ipv4 ? v4(198, 18, 0, 99, 1)
+                                                                                       : v6(99, 1)),
+                  1);  // someone else: through the gateway, untagged
+        const std::vector<Bytes> out = cable_->sent_by_server();
+        ASSERT_EQ(out.size(), 3u);
+        for (size_t i = 0; i < 2; ++i) {
+            EXPECT_TRUE(same_mac(out[i], 0, client_mac));
+            ASSERT_EQ(be16_at(out[i], 12), RTE_ETHER_TYPE_VLAN) << peer.to_string() << " frame " << i;
+            EXPECT_EQ(be16_at(out[i], 14), kTci);
+            const Bytes plain = untagged(out[i]);
+            if (peer.type == wire::AddressType::ipv4) {
+                EXPECT_TRUE(ipv4_header_checksum_ok(plain));
+            }
+            EXPECT_TRUE(l4_checksum_ok(plain));
+        }
+        EXPECT_TRUE(same_mac(out[2], 0, kGatewayMac));
+        EXPECT_NE(be16_at(out[2], 12), RTE_ETHER_TYPE_VLAN);
+
+        // The far end: an EthdevPort reads the tagged reply and says which tag it carried.
+        ASSERT_EQ(send(*server, pattern(50, 5), peer), 1);
+        const std::vector<Bytes> wire_frames = cable_->sent_by_server();
+        ASSERT_EQ(wire_frames.size(), 1u);
+        // Put it on the server-to-client ring for the client port, addressed to its MAC.
+        Bytes frame = wire_frames[0];
+        const rte_ether_addr port_mac = mac_of(*client);
+        std::copy(port_mac.addr_bytes, port_mac.addr_bytes + 6, frame.begin());
+        rte_mbuf* m = frame_mbuf(frame);
+        ASSERT_NE(m, nullptr);
+        ASSERT_EQ(rte_ring_enqueue(cable_->s2c[0], m), 0);
+        const std::vector<Datagram> back = receive(*client);
+        ASSERT_EQ(back.size(), 1u);
+        EXPECT_EQ(back[0].payload, pattern(50, 5));
+        EXPECT_EQ(back[0].from, us);
+        EXPECT_EQ(back[0].hop.vlan_tci, kTci);
+    }
+    // Address resolution answered in place keeps the tag of the request.
+    cable_->inject(tagged(arp_request(client_mac, kClient4, kServer4), kTci));
+    EXPECT_TRUE(receive(*server).empty());
+    const std::vector<Bytes> arp = cable_->sent_by_server();
+    ASSERT_EQ(arp.size(), 1u);
+    EXPECT_EQ(be16_at(arp[0], 12), RTE_ETHER_TYPE_VLAN);
+    EXPECT_EQ(be16_at(arp[0], 14), kTci);
+    EXPECT_EQ(be16_at(arp[0], 16), RTE_ETHER_TYPE_ARP);
 }
 
 // --- configuration ---
@@ -402,6 +648,17 @@ TEST_F(EthdevPortTest, RefusesMoreQueuesThanTheDeviceHasInOneLine) {
     // The device is still usable with what it has.
     c.queues = 1;
     EXPECT_NE(open(c), nullptr);
+}
+
+// A port with no queue would leave callers dividing by zero: refused in one line.
+TEST_F(EthdevPortTest, RefusesZeroQueuesInOneLine) {
+    EthdevConfig c = config(cable_->server, {kServer4});
+    c.queues = 0;
+    std::string error;
+    EXPECT_EQ(drivers::open_ethdev_port(c, error), nullptr);
+    EXPECT_NE(error.find("0 queues requested, at least 1 needed"), std::string::npos) << error;
+    EXPECT_NE(error.find(cable_->server), std::string::npos) << error;
+    EXPECT_EQ(error.find('\n'), std::string::npos);
 }
 
 TEST_F(EthdevPortTest, RefusesUnknownDevicesAndMissingAddresses) {
@@ -442,8 +699,10 @@ TEST_F(EthdevPortTest, EachQueueHasItsOwnTrafficAndCounters) {
     cable_->inject(arp_request(kOtherMac, kClient4, kServer4), 1);
     rte_mbuf* pkts[4];
     wire::Address from[4];
-    EXPECT_EQ(server->rx_burst(0, pkts, from, nullptr, 4), 0);
-    ASSERT_EQ(server->rx_burst(1, pkts, from, nullptr, 4), 1);
+    LinkHop hop[4];
+    EXPECT_EQ(server->rx_burst(0, pkts, from, nullptr, hop, 4), 0);
+    ASSERT_EQ(server->rx_burst(1, pkts, from, nullptr, hop, 4), 1);
+    server->learn_neighbours(1, from, hop, 1);
     ASSERT_EQ(server->tx_burst(1, pkts, from, nullptr, 1), 1);
     EXPECT_TRUE(cable_->sent_by_server(0).empty());
     EXPECT_EQ(cable_->sent_by_server(1).size(), 2u);  // the ARP reply and the echo
@@ -451,7 +710,7 @@ TEST_F(EthdevPortTest, EachQueueHasItsOwnTrafficAndCounters) {
     EXPECT_EQ(server->stats(1).arp_replies, 1u);
     EXPECT_EQ(server->stats(1).tx_datagrams, 1u);
     EXPECT_EQ(server->stats(0).rx_packets, 0u);
-    // Queue 0 learned nothing: without a gateway it cannot reach the client.
+    // Queue 0 was taught nothing: without a gateway it cannot reach the client.
     EXPECT_EQ(send(*server, pattern(3, 1), kClient4, 0), 0);
     EXPECT_EQ(server->stats(0).tx_dropped, 1u);
     EXPECT_EQ(server->total_stats().rx_datagrams, 1u);
@@ -610,10 +869,11 @@ TEST_F(EthdevPortTest, ReceiveAndSendWithLocalIndexOnAFewEndpoints) {
     rte_mbuf* pkts[4];
     wire::Address from[4];
     uint16_t local[4];
-    ASSERT_EQ(server->rx_burst(0, pkts, from, local, 4), 2);
+    LinkHop hop[4];
+    ASSERT_EQ(server->rx_burst(0, pkts, from, local, hop, 4), 2);
     EXPECT_EQ(local[0], 1);
     EXPECT_EQ(local[1], 0);
-    ASSERT_EQ(server->tx_burst(0, pkts, from, local, 2), 2);  // replies from where they came to
+    ASSERT_EQ(server->tx_burst(0, pkts, from, local, hop, 2), 2);  // replies from where they came to
     const std::vector<Bytes> out = cable_->sent_by_server();
     ASSERT_EQ(out.size(), 2u);
     EXPECT_TRUE(std::equal(out[0].begin() + kEth + 8, out[0].begin() + kEth + 24, kServer6.ip.begin()));

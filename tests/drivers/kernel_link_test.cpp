@@ -8,7 +8,8 @@
 //   TapKernel:    ns -c holds the net_tap interface, 198.18.0.6/30, and the peer. Our port
 //                 serves 198.18.0.5:4000 and, net_tap offering checksum offloads, leaves the
 //                 IPv4 and UDP checksums to the PMD: the kernel checks what comes out.
-// In both the kernel resolves our address through the port's ARP replies.
+// In both the kernel resolves our address through the port's ARP replies, and we answer each
+// datagram by the MAC it came from (the port learns nothing on its own).
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <rte_dev.h>
@@ -109,7 +110,8 @@ int echo_until_exit(drivers::Port& port, const Child& peer, const wire::Address&
     while (std::chrono::steady_clock::now() < deadline) {
         rte_mbuf* pkts[32];
         wire::Address from[32];
-        const uint16_t n = port.rx_burst(0, pkts, from, nullptr, 32);
+        drivers::LinkHop hop[32];
+        const uint16_t n = port.rx_burst(0, pkts, from, nullptr, hop, 32);
         for (uint16_t i = 0; i < n; ++i) {
             EXPECT_EQ(from[i], expected_from);
             for (rte_mbuf* seg = pkts[i]; seg; seg = seg->next) {
@@ -117,7 +119,8 @@ int echo_until_exit(drivers::Port& port, const Child& peer, const wire::Address&
                 for (uint16_t k = 0; k < seg->data_len; ++k) p[k] ^= 0x5a;
             }
         }
-        if (n) port.tx_burst(0, pkts, from, nullptr, n);
+        // Back the way each came, as the engine answers a REQUEST: the port learns nothing.
+        if (n) port.tx_burst(0, pkts, from, nullptr, hop, n);
         if (waitpid(peer.pid, &status, WNOHANG) == peer.pid) return status;
         if (n == 0) usleep(100);
     }

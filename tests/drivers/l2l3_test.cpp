@@ -80,7 +80,7 @@ TEST_F(L2l3, ParsesAndStripsToThePayloadBothFamilies) {
         EXPECT_EQ(f.src, from);
         EXPECT_EQ(f.dst, to);
         EXPECT_EQ(f.payload_len, payload.size());
-        EXPECT_TRUE(f.learnable);
+        EXPECT_EQ(f.vlan_tci, 0);
         EXPECT_TRUE(rte_is_same_ether_addr(&f.link_addr, &kClientMac));
         ASSERT_TRUE(l2l3::strip_to_payload(m_, f));
         EXPECT_EQ(bytes_of(m_), payload);
@@ -114,8 +114,55 @@ TEST_F(L2l3, AcceptsOneVlanTag) {
     const RxFrame f = parse(frame);
     ASSERT_EQ(f.kind, FrameKind::udp);
     EXPECT_EQ(f.l2_len, kEth + 4);
+    EXPECT_EQ(f.vlan_tci, 0x2a);
     ASSERT_TRUE(l2l3::strip_to_payload(m_, f));
     EXPECT_EQ(bytes_of(m_), payload);
+}
+
+// A tag the NIC stripped (RX VLAN strip offload) is reported as if it were in the frame.
+TEST_F(L2l3, ReportsAVlanTagTheNicStripped) {
+    release();
+    m_ = frame_mbuf(udp_frame(kClientMac, kServerMac, kClient4, kServer4, pattern(20, 1)));
+    m_->ol_flags = RTE_MBUF_F_RX_VLAN | RTE_MBUF_F_RX_VLAN_STRIPPED;
+    m_->vlan_tci = 0x6007;
+    const RxFrame f = l2l3::parse_frame(m_, view_);
+    ASSERT_EQ(f.kind, FrameKind::udp);
+    EXPECT_EQ(f.l2_len, kEth);
+    EXPECT_EQ(f.vlan_tci, 0x6007);
+}
+
+// prepend_udp with a TCI writes one 802.1Q tag that the parser reads back; 0 writes none.
+TEST_F(L2l3, PrependsAVlanTagThatParsesBack) {
+    for (const auto& [from, to] : {std::pair{kClient4, kServer4}, std::pair{kClient6, kServer6}}) {
+        const Bytes payload = pattern(77, 9);
+        rte_mbuf* m = payload_mbuf(payload);
+        ASSERT_TRUE(l2l3::prepend_udp(m, kClientMac, kServerMac, from, to, {}, 0xa02a));  // PCP 5, VLAN 42
+        EXPECT_EQ(m->l2_len, kEth + 4);
+        Bytes f = bytes_of(m);
+        rte_pktmbuf_free(m);
+        const bool ipv4 = from.type == wire::AddressType::ipv4;
+        ASSERT_EQ(f.size(), kEth + 4 + (ipv4 ? kIp4 : kIp6) + kUdp + payload.size());
+        EXPECT_EQ(be16_at(f, 12), RTE_ETHER_TYPE_VLAN);
+        EXPECT_EQ(be16_at(f, 14), 0xa02a);
+        EXPECT_EQ(be16_at(f, 16), ipv4 ? RTE_ETHER_TYPE_IPV4 : RTE_ETHER_TYPE_IPV6);
+
+        const RxFrame r = parse(f);
+        ASSERT_EQ(r.kind, FrameKind::udp) << from.to_string();
+        EXPECT_EQ(r.vlan_tci, 0xa02a);
+        EXPECT_EQ(r.src, from);
+        ASSERT_TRUE(l2l3::strip_to_payload(m_, r));
+        EXPECT_EQ(bytes_of(m_), payload);
+
+        f.erase(f.begin() + 12, f.begin() + 16);  // the checksum helpers read untagged frames
+        if (ipv4) {
+            EXPECT_TRUE(ipv4_header_checksum_ok(f));
+        }
+        EXPECT_TRUE(l4_checksum_ok(f));
+    }
+    rte_mbuf* m = payload_mbuf(pattern(5, 1));
+    ASSERT_TRUE(l2l3::prepend_udp(m, kClientMac, kServerMac, kClient4, kServer4, {}, 0));
+    EXPECT_EQ(be16_at(bytes_of(m), 12), RTE_ETHER_TYPE_IPV4);
+    rte_pktmbuf_free(m);
 }
 
 TEST_F(L2l3, OtherAddressesPortsProtocolsAndMacsAreNotOurs) {
@@ -258,7 +305,6 @@ TEST_F(L2l3, ChecksumsCoverChainedPayloads) {
 TEST_F(L2l3, ArpRequestForUsBecomesTheReply) {
     const RxFrame f = parse(arp_request(kClientMac, kClient4, kServer4));
     ASSERT_EQ(f.kind, FrameKind::arp_request);
-    EXPECT_TRUE(f.learnable);
     l2l3::make_arp_reply(m_, f, kServerMac);
     const Bytes r = bytes_of(m_);
     EXPECT_TRUE(std::equal(r.begin(), r.begin() + 6, kClientMac.addr_bytes));
@@ -276,16 +322,15 @@ TEST_F(L2l3, ArpRequestForUsBecomesTheReply) {
     Bytes bad = arp_request(kClientMac, kClient4, kServer4);
     bad[18] = 8;
     EXPECT_EQ(kind(bad), FrameKind::malformed);
-    // A probe from 0.0.0.0 is answered but teaches nothing.
+    // A probe from 0.0.0.0 is answered too.
     const RxFrame probe = parse(arp_request(kClientMac, v4(0, 0, 0, 0, 0), kServer4));
     EXPECT_EQ(probe.kind, FrameKind::arp_request);
-    EXPECT_FALSE(probe.learnable);
 }
 
 TEST_F(L2l3, NeighbourSolicitationBecomesAValidAdvertisement) {
     const RxFrame f = parse(neighbour_solicit(kClientMac, kClient6.ip.data(), kServer6));
     ASSERT_EQ(f.kind, FrameKind::neighbour_solicit);
-    EXPECT_TRUE(f.learnable);
+    EXPECT_TRUE(rte_is_same_ether_addr(&f.link_addr, &kClientMac));
     ASSERT_TRUE(l2l3::make_neighbour_advert(m_, f, kServerMac));
     const Bytes r = bytes_of(m_);
     ASSERT_EQ(r.size(), kEth + kIp6 + 32);
@@ -310,7 +355,6 @@ TEST_F(L2l3, DuplicateAddressProbeIsAnsweredToAllNodes) {
     const uint8_t unspecified[16] = {};
     const RxFrame f = parse(neighbour_solicit(kClientMac, unspecified, kServer6));
     ASSERT_EQ(f.kind, FrameKind::neighbour_solicit);
-    EXPECT_FALSE(f.learnable);
     ASSERT_TRUE(l2l3::make_neighbour_advert(m_, f, kServerMac));  // grows by the 8-byte option
     const Bytes r = bytes_of(m_);
     const Bytes all_nodes_mac = {0x33, 0x33, 0, 0, 0, 1};

@@ -171,7 +171,14 @@ public:
     // `clients` endpoints on `client_ip` from port 50000, the server on `server_addr`.
     EthdevBed(const wire::Address& server_addr, const wire::Address& client_ip, uint32_t clients)
         : mbufs_(16384), aead_(crypto::make_best_burst()) {
-        auto server_port = RingCable::open(cable_.a(), {server_addr}, mbufs_, std::nullopt);  // learns the clients
+        // The port learns nothing by itself and PortServer teaches it nothing: the clients'
+        // port is the server's gateway.
+        uint16_t client_id = 0;
+        rte_ether_addr client_mac{};
+        if (rte_eth_dev_get_port_by_name(cable_.b().c_str(), &client_id) != 0 ||
+            rte_eth_macaddr_get(client_id, &client_mac) != 0)
+            throw std::runtime_error("cannot read the MAC of " + cable_.b());
+        auto server_port = RingCable::open(cable_.a(), {server_addr}, mbufs_, client_mac);
         const rte_ether_addr server_mac = static_cast<drivers::EthdevPort&>(*server_port).mac();
         server::Config sc;
         sc.protocol_id = kProtocolId;
