@@ -20,13 +20,14 @@ Control::Control(const WorkerShared& shared)
     // the handshake datagram: a single-queue device cannot be sent on from two threads.
     outbox_ = std::make_unique<MbufOutbox>(
         *aead_, kBurst, shared.mbufs, local_.drops[EngineDrop::no_mbuf],
-        [this](rte_mbuf** pkts, wire::Address* to, uint16_t* local, uint16_t n) {
-            Worker* via = shared_.workers[shared_.workers[origin_]->io_worker()];
+        [this](rte_mbuf** pkts, wire::Address* to, uint16_t* local, drivers::LinkHop* hops, uint16_t n) {
+            Worker* io = shared_.workers[shared_.workers[origin_]->io_worker()];
             for (uint16_t i = 0; i < n; ++i) {
                 meta(pkts[i]).address = to[i];
                 meta(pkts[i]).local = local[i];
+                meta(pkts[i]).hop = hops[i];  // back the way the handshake datagram came
             }
-            const unsigned sent = rte_ring_mp_enqueue_burst(via->rings().tx, reinterpret_cast<void**>(pkts), n, nullptr);
+            const unsigned sent = rte_ring_mp_enqueue_burst(io->rings().tx, reinterpret_cast<void**>(pkts), n, nullptr);
             if (sent < n) {
                 local_.drops[EngineDrop::tx_ring_full] += n - sent;
                 rte_pktmbuf_free_bulk(pkts + sent, n - sent);
@@ -69,6 +70,7 @@ void Control::handle(rte_mbuf** pkts, unsigned n, const Now& now) {
         rte_mbuf* m = pkts[i];
         std::span<uint8_t> bytes(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m));
         const MbufMeta info = meta(m);
+        server::RxDatagram d{bytes, info.address, info.local, link_of(info.hop)};
         if (info.worker != origin_) outbox_->flush();  // replies leave through the origin's queue
         origin_ = info.worker;
         // A RESPONSE may create a connection: its worker's ring must have room (cheap, checked
@@ -78,12 +80,15 @@ void Control::handle(rte_mbuf** pkts, unsigned n, const Now& now) {
             rte_pktmbuf_free(m);
             continue;
         }
-        if (handshake_.handle(bytes, info.address, info.local, now, *outbox_, scratch_)) {
+        if (handshake_.handle(d, now, *outbox_, scratch_)) {
             server::NewPeer* np = nullptr;
             if (rte_mempool_get(shared_.new_peer_pool, reinterpret_cast<void**>(&np)) != 0) {
                 ++local_.drops[EngineDrop::no_new_peer_record];
                 handshake_.abandon(scratch_);  // nothing was sealed under its keys yet
             } else {
+                // The RESPONSE authenticated: the port learns the way to the peer before its
+                // worker sends the first PING.
+                shared_.port->learn_neighbours(shared_.workers[info.worker]->io_worker(), &info.address, &info.hop, 1);
                 new (np) server::NewPeer(scratch_);
                 owners[naccepted] = info.worker;
                 accepted[naccepted++] = np;

@@ -7,6 +7,7 @@
 
 #include <functional>
 
+#include "engine/mbuf_meta.hpp"
 #include "protocol/batch_outbox.hpp"
 
 namespace pomelo::engine {
@@ -15,7 +16,9 @@ class MbufOutbox final : public BatchOutbox {
 public:
     static constexpr uint16_t kMaxBurst = 64;
     // Takes finished mbufs, their destinations and local endpoints; owns the mbufs from then on.
-    using Deliver = std::function<void(rte_mbuf** pkts, wire::Address* to, uint16_t* local, uint16_t n)>;
+    // via[i]: the next hop for a reply to a peer not known yet (zero: the port's table).
+    using Deliver =
+        std::function<void(rte_mbuf** pkts, wire::Address* to, uint16_t* local, drivers::LinkHop* via, uint16_t n)>;
 
     MbufOutbox(crypto::BurstAead& aead, uint16_t burst, rte_mempool* pool, uint64_t& no_mbuf, Deliver deliver)
         : BatchOutbox(aead, std::min<uint16_t>(burst, kMaxBurst)),
@@ -37,6 +40,7 @@ private:
         rte_mbuf* pkts[kMaxBurst];
         wire::Address to[kMaxBurst];
         uint16_t local[kMaxBurst];
+        drivers::LinkHop via[kMaxBurst];
         uint16_t n = 0;
         for (SealedDatagram& d : sealed) {
             rte_mbuf* m = static_cast<rte_mbuf*>(d.context);
@@ -48,13 +52,14 @@ private:
             m->pkt_len = m->data_len;
             pkts[n] = m;
             local[n] = d.local;
+            via[n] = hop_of(d.link);
             to[n++] = d.to;
             if (n == kMaxBurst) {
-                deliver_(pkts, to, local, n);
+                deliver_(pkts, to, local, via, n);
                 n = 0;
             }
         }
-        if (n) deliver_(pkts, to, local, n);
+        if (n) deliver_(pkts, to, local, via, n);
     }
 
     rte_mempool* pool_;

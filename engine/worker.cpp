@@ -25,7 +25,9 @@ Worker::Worker(uint16_t index, const WorkerShared& shared, WorkerRings rings, in
     // through the queue worker's TX ring.
     outbox_ = std::make_unique<MbufOutbox>(
         *aead_, shared.config->burst, shared.mbufs, local_.drops[EngineDrop::no_mbuf],
-        [this](rte_mbuf** p, wire::Address* to, uint16_t* local, uint16_t n) { transmit(p, to, local, n); });
+        [this](rte_mbuf** p, wire::Address* to, uint16_t* local, drivers::LinkHop* via, uint16_t n) {
+            transmit(p, to, local, via, n);
+        });
     // Every shard can hold the whole server: the capacity limit is global (the handshake's).
     shard_ = std::make_unique<server::Shard>(shared.config->server, shared.config->server.max_clients,
                                              static_cast<server::ShardHooks&>(*this), *outbox_);
@@ -40,14 +42,15 @@ uint16_t Worker::owner_of(const wire::Address& a) const {
     return static_cast<uint16_t>((*shared_.owner_hash)(&key, sizeof key) % shared_.workers.size());
 }
 
-void Worker::transmit(rte_mbuf** pkts, wire::Address* to, uint16_t* local, uint16_t n) {
+void Worker::transmit(rte_mbuf** pkts, wire::Address* to, uint16_t* local, drivers::LinkHop* via, uint16_t n) {
     if (io_queue_ >= 0) {
-        shared_.port->tx_burst(static_cast<uint16_t>(io_queue_), pkts, to, local, n);
+        shared_.port->tx_burst(static_cast<uint16_t>(io_queue_), pkts, to, local, via, n);
         return;
     }
     for (uint16_t i = 0; i < n; ++i) {
         meta(pkts[i]).address = to[i];
         meta(pkts[i]).local = local[i];
+        meta(pkts[i]).hop = via[i];
     }
     rte_ring* ring = shared_.workers[io_worker_]->rings().tx;
     const unsigned sent = rte_ring_mp_enqueue_burst(ring, reinterpret_cast<void**>(pkts), n, nullptr);
@@ -72,12 +75,14 @@ int Worker::run() {
             rte_mbuf* pkts[kMaxBurst];
             wire::Address from[kMaxBurst];
             uint16_t local[kMaxBurst];
+            drivers::LinkHop hop[kMaxBurst];
             const unsigned n = rte_ring_sc_dequeue_burst(rings_.rx, reinterpret_cast<void**>(pkts), burst, nullptr);
             for (unsigned i = 0; i < n; ++i) {
                 from[i] = meta(pkts[i]).address;
                 local[i] = meta(pkts[i]).local;
+                hop[i] = meta(pkts[i]).hop;
             }
-            if (n) receive_pass(pkts, from, local, static_cast<uint16_t>(n));
+            if (n) receive_pass(pkts, from, local, hop, static_cast<uint16_t>(n));
         }
 
         accept_new_peers();
@@ -113,10 +118,11 @@ void Worker::poll_device() {
     rte_mbuf* pkts[kMaxBurst];
     wire::Address from[kMaxBurst];
     uint16_t local[kMaxBurst];
-    const uint16_t n = shared_.port->rx_burst(q, pkts, from, local, burst);
+    drivers::LinkHop hop[kMaxBurst];
+    const uint16_t n = shared_.port->rx_burst(q, pkts, from, local, hop, burst);
     if (n) {
         if (!distribute_) {
-            receive_pass(pkts, from, local, n);
+            receive_pass(pkts, from, local, hop, n);
         } else {
             // Hand each datagram to the shard owning its source, in one burst per shard; keep ours.
             rte_mbuf* by_owner[kMaxWorkers][kMaxBurst];
@@ -124,6 +130,7 @@ void Worker::poll_device() {
             rte_mbuf* mine[kMaxBurst];
             wire::Address mine_from[kMaxBurst];
             uint16_t mine_local[kMaxBurst];
+            drivers::LinkHop mine_hop[kMaxBurst];
             uint16_t nmine = 0;
             const size_t workers = shared_.workers.size();
             for (uint16_t i = 0; i < n; ++i) {
@@ -131,11 +138,13 @@ void Worker::poll_device() {
                 if (owner == index_) {
                     mine[nmine] = pkts[i];
                     mine_local[nmine] = local[i];
+                    mine_hop[nmine] = hop[i];
                     mine_from[nmine++] = from[i];
                     continue;
                 }
                 meta(pkts[i]).address = from[i];
                 meta(pkts[i]).local = local[i];
+                meta(pkts[i]).hop = hop[i];
                 by_owner[owner][count[owner]++] = pkts[i];
             }
             for (size_t w = 0; w < workers; ++w) {
@@ -147,29 +156,44 @@ void Worker::poll_device() {
                     rte_pktmbuf_free_bulk(by_owner[w] + sent, count[w] - sent);
                 }
             }
-            if (nmine) receive_pass(mine, mine_from, mine_local, nmine);
+            if (nmine) receive_pass(mine, mine_from, mine_local, mine_hop, nmine);
         }
     }
     // What other workers and the control thread queued for this device queue.
     rte_mbuf* out[kMaxBurst];
     wire::Address to[kMaxBurst];
     uint16_t out_local[kMaxBurst];
+    drivers::LinkHop via[kMaxBurst];
     const unsigned m = rte_ring_sc_dequeue_burst(rings_.tx, reinterpret_cast<void**>(out), burst, nullptr);
     if (m) {
         for (unsigned i = 0; i < m; ++i) {
             to[i] = meta(out[i]).address;
             out_local[i] = meta(out[i]).local;
+            via[i] = meta(out[i]).hop;
         }
-        shared_.port->tx_burst(q, out, to, out_local, static_cast<uint16_t>(m));
+        shared_.port->tx_burst(q, out, to, out_local, via, static_cast<uint16_t>(m));
     }
 }
 
-void Worker::receive_pass(rte_mbuf** pkts, const wire::Address* from, const uint16_t* local, uint16_t n) {
+void Worker::receive_pass(rte_mbuf** pkts, const wire::Address* from, const uint16_t* local, const drivers::LinkHop* hop,
+                          uint16_t n) {
     server::RxDatagram burst[kMaxBurst];
     for (uint16_t i = 0; i < n; ++i)
-        burst[i] = {std::span(rte_pktmbuf_mtod(pkts[i], uint8_t*), rte_pktmbuf_data_len(pkts[i])), from[i], local[i]};
+        burst[i] = {std::span(rte_pktmbuf_mtod(pkts[i], uint8_t*), rte_pktmbuf_data_len(pkts[i])), from[i], local[i],
+                    link_of(hop[i])};
     uint32_t handshake[kMaxBurst];
     const uint32_t nh = shard_->receive_burst(std::span(burst, n), now_, *aead_, handshake);
+    // The port learns a peer's way back only from datagrams that authenticated, and only when
+    // it changed (the shard compares it with the peer's last): a spoofed frame teaches nothing.
+    wire::Address learn_from[kMaxBurst];
+    drivers::LinkHop learn_hop[kMaxBurst];
+    uint16_t nl = 0;
+    for (uint16_t i = 0; i < n; ++i) {
+        if (!burst[i].link_changed) continue;
+        learn_from[nl] = from[i];
+        learn_hop[nl++] = hop[i];
+    }
+    if (nl) shared_.port->learn_neighbours(io_worker_, learn_from, learn_hop, nl);
     // REQUEST / RESPONSE from unknown addresses go to the control thread, REQUESTs only when
     // they pass the checks that need no state and no crypto: a flood of junk REQUESTs is
     // dropped here at the worker's rate, never holding mbufs in the control ring.
@@ -184,6 +208,7 @@ void Worker::receive_pass(rte_mbuf** pkts, const wire::Address* from, const uint
         rte_mbuf* m = pkts[i];
         meta(m).address = from[i];
         meta(m).local = local[i];
+        meta(m).hop = hop[i];
         meta(m).worker = index_;
         pkts[i] = nullptr;
         fwd[nfwd++] = m;

@@ -72,11 +72,12 @@ public:
 private:
 
     void poll_device();
-    void receive_pass(rte_mbuf** pkts, const wire::Address* from, const uint16_t* local, uint16_t n);
+    void receive_pass(rte_mbuf** pkts, const wire::Address* from, const uint16_t* local, const drivers::LinkHop* hop,
+                      uint16_t n);
     void accept_new_peers();
     void publish();
     uint16_t owner_of(const wire::Address& a) const;
-    void transmit(rte_mbuf** pkts, wire::Address* to, uint16_t* local, uint16_t n);
+    void transmit(rte_mbuf** pkts, wire::Address* to, uint16_t* local, drivers::LinkHop* via, uint16_t n);
 
     // ShardHooks
     void on_connect(server::PeerId id, int64_t client_id, const wire::UserData& user_data) override;

@@ -48,7 +48,7 @@ void BatchOutbox::flush() {
         const OutDatagram& d = queued_[i];
         size_t size = d.body_size;
         if (d.header_size) size = ops_[op++].ok ? d.header_size + d.body_size + wire::kTagSize : 0;
-        sealed_.push_back({d.to, d.local, std::span<const uint8_t>(buffers_[i].bytes.data(), size), d.type, buffers_[i].context});
+        sealed_.push_back({d.to, d.local, d.link, std::span<const uint8_t>(buffers_[i].bytes.data(), size), d.type, buffers_[i].context});
     }
     queued_.clear();  // wipes the keys
     buffers_.clear();

@@ -16,6 +16,7 @@ namespace pomelo {
 struct SealedDatagram {
     wire::Address to;
     uint16_t local;  // OutDatagram::local
+    uint64_t link;   // OutDatagram::link
     std::span<const uint8_t> bytes;
     wire::PacketType type;
     void* context;  // what next_buffer() returned it with (e.g. the mbuf)

@@ -21,6 +21,9 @@ using wire::kAnyLocal;
 struct OutDatagram {
     wire::Address to;
     uint16_t local = kAnyLocal;  // index of the local endpoint it leaves from (several --bind)
+    // The link-layer way back to a peer not known yet (a handshake reply goes back where its
+    // datagram came from), opaque to the protocol (the engine's drivers::LinkHop); 0: none.
+    uint64_t link = 0;
     size_t header_size = 0;  // 0: the buffer holds a finished datagram of body_size bytes (REQUEST)
     size_t body_size = 0;
     wire::PacketType type = wire::PacketType::payload;
@@ -62,12 +65,12 @@ private:
 // `key` is copied into the queued datagram (see OutDatagram).
 template <class WriteBody>
 bool emit(Outbox& out, const wire::Address& to, uint16_t local, wire::PacketType type, uint64_t sequence,
-          const wire::PacketContext& ctx, const crypto::Key& key, WriteBody&& write_body) {
+          const wire::PacketContext& ctx, const crypto::Key& key, WriteBody&& write_body, uint64_t link = 0) {
     std::span<uint8_t> buf = out.acquire();
     if (buf.size() < wire::kMaxDatagramSize) return false;
     const size_t header = wire::write_header(type, sequence, 0, buf);
     const size_t body = write_body(buf.subspan(header, buf.size() - header - wire::kTagSize));
-    out.submit({to, local, header, body, type, sequence, ctx, key});
+    out.submit({to, local, link, header, body, type, sequence, ctx, key});
     return true;
 }
 

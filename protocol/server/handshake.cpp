@@ -137,7 +137,7 @@ void Handshake::release_pending(Pending& p) {
 
 // ---------------------------------------------------------------- sending
 
-void Handshake::send_challenge(Pending& p, const Now& now, Outbox& out) {
+void Handshake::send_challenge(Pending& p, uint64_t link, const Now& now, Outbox& out) {
     // The challenge token dies with the pending record: a recorded RESPONSE cannot be
     // replayed into a later handshake (§19.4).
     wire::ChallengeToken token{p.client_id, p.user_data, now.ns + pending_life_ns(p)};
@@ -147,18 +147,21 @@ void Handshake::send_challenge(Pending& p, const Now& now, Outbox& out) {
     crypto::secure_wipe(token.user_data.data(), token.user_data.size());
     const uint64_t seq = preconnect_sequence_++;
     if (!emit(out, p.reply_to, p.local, PacketType::challenge, seq, p.ctx, p.server_to_client_key,
-              [&](std::span<uint8_t> body) { return wire::write_challenge_body({token_sequence, sealed}, body); })) {
+              [&](std::span<uint8_t> body) { return wire::write_challenge_body({token_sequence, sealed}, body); },
+              link)) {
         counters_.drop(DropReason::no_tx_buffer);
         return;
     }
     counters_.sent(PacketType::challenge);
 }
 
-void Handshake::send_denied(const wire::Address& to, uint16_t local, const wire::PacketContext& ctx,
-                            const crypto::Key& key, Outbox& out) {
+void Handshake::send_denied(const RxDatagram& to, const wire::PacketContext& ctx, const crypto::Key& key,
+                            Outbox& out) {
     // Encrypted with the token's own key and protocol id, so the client can authenticate it
     // (the reference uses a zero key, §12.9). The outbox keeps its own copy of the key.
-    if (!emit(out, to, local, PacketType::denied, preconnect_sequence_++, ctx, key, [](std::span<uint8_t>) { return 0; })) {
+    if (!emit(
+            out, to.from, to.local, PacketType::denied, preconnect_sequence_++, ctx, key,
+            [](std::span<uint8_t>) { return 0; }, to.link)) {
         counters_.drop(DropReason::no_tx_buffer);
         return;
     }
@@ -167,22 +170,21 @@ void Handshake::send_denied(const wire::Address& to, uint16_t local, const wire:
 
 // ---------------------------------------------------------------- the dispatcher
 
-bool Handshake::handle(std::span<uint8_t> datagram, const wire::Address& from, uint16_t local, const Now& now,
-                       Outbox& out, NewPeer& accepted) {
+bool Handshake::handle(RxDatagram& d, const Now& now, Outbox& out, NewPeer& accepted) {
     if (state_ != HandshakeState::running) {
         counters_.drop(DropReason::server_stopped);
         return false;
     }
-    if (addresses_.find(wire::AddressKey::of(from))) {  // connected in some shard
+    if (addresses_.find(wire::AddressKey::of(d.from))) {  // connected in some shard
         counters_.drop(DropReason::handshake_from_connected);
         return false;
     }
     expire_pending(now.ns);
-    if (!datagram.empty() && datagram[0] == 0) {
-        on_request(datagram, from, local, now, out);
+    if (!d.bytes.empty() && d.bytes[0] == 0) {
+        on_request(d, now, out);
         return false;
     }
-    return on_response(datagram, from, local, now, out, accepted);
+    return on_response(d, now, out, accepted);
 }
 
 // ---------------------------------------------------------------- REQUEST (§12.4, our order §11.4)
@@ -203,11 +205,11 @@ bool Handshake::precheck_request(std::span<const uint8_t> datagram, const Config
     return false;
 }
 
-void Handshake::on_request(std::span<const uint8_t> datagram, const wire::Address& from, uint16_t local,
-                           const Now& now, Outbox& out) {
-    if (!precheck_request(datagram, config_, now.unix_ms, counters_)) return;
+void Handshake::on_request(const RxDatagram& d, const Now& now, Outbox& out) {
+    const wire::Address& from = d.from;
+    if (!precheck_request(d.bytes, config_, now.unix_ms, counters_)) return;
     wire::RequestPacket q;
-    wire::read_request(datagram, q);  // passed in precheck_request
+    wire::read_request(d.bytes, q);  // passed in precheck_request
     // Without a token journal, tokens that may have connected before this start are refused
     // (see refuse_tokens_expiring_before).
     if (q.expire_ms < min_expire_ms_) return counters_.drop(DropReason::token_predates_start);
@@ -243,12 +245,12 @@ void Handshake::on_request(std::span<const uint8_t> datagram, const wire::Addres
         if (connected_ >= config_.max_clients) {
             stamp_rate_limit(from, now.ns);
             counters_.received(PacketType::request);
-            return send_denied(from, local, {q.suite, q.protocol_id}, token.server_to_client_key, out);
+            return send_denied(d, {q.suite, q.protocol_id}, token.server_to_client_key, out);
         }
         if (client_ids_.find(token.client_id)) return counters_.drop(DropReason::client_id_connected);
         Pending& p = take_pending_slot(from_key);
         p.reply_to = from;
-        p.local = local;
+        p.local = d.local;
         p.tag = tag;
         p.expire_ms = q.expire_ms;
         p.client_id = token.client_id;
@@ -264,24 +266,25 @@ void Handshake::on_request(std::span<const uint8_t> datagram, const wire::Addres
         if (connected_ >= config_.max_clients) {
             stamp_rate_limit(from, now.ns);
             counters_.received(PacketType::request);
-            return send_denied(from, local, cached->ctx, cached->server_to_client_key, out);
+            return send_denied(d, cached->ctx, cached->server_to_client_key, out);
         }
         if (client_ids_.find(cached->client_id)) return counters_.drop(DropReason::client_id_connected);
         const uint32_t i = static_cast<uint32_t>(cached - pending_.data());
         unlink(i);
         append(i);
         cached->touched_ns = now.ns;
-        cached->local = local;
+        cached->local = d.local;
     }
     counters_.received(PacketType::request);
     stamp_rate_limit(from, now.ns);
-    send_challenge(*cached, now, out);
+    send_challenge(*cached, d.link, now, out);
 }
 
 // ---------------------------------------------------------------- RESPONSE (§12.5)
 
-bool Handshake::on_response(std::span<uint8_t> datagram, const wire::Address& from, uint16_t local, const Now& now,
-                            Outbox& out, NewPeer& accepted) {
+bool Handshake::on_response(RxDatagram& d, const Now& now, Outbox& out, NewPeer& accepted) {
+    const std::span<uint8_t> datagram = d.bytes;
+    const wire::Address& from = d.from;
     wire::PacketHeader header;
     if (WireError e = wire::read_header(datagram, header); e != WireError::ok) {
         counters_.drop(e);
@@ -326,7 +329,7 @@ bool Handshake::on_response(std::span<uint8_t> datagram, const wire::Address& fr
     }
     counters_.received(PacketType::response);
     if (connected_ >= config_.max_clients) {  // the reference skips this check (§19.7)
-        send_denied(from, local, p->ctx, p->server_to_client_key, out);
+        send_denied(d, p->ctx, p->server_to_client_key, out);
         release_pending(*p);
         return false;
     }
@@ -349,7 +352,8 @@ bool Handshake::on_response(std::span<uint8_t> datagram, const wire::Address& fr
     addresses_.insert(wire::AddressKey::of(from), 1);
     ++connected_;
     accepted.address = from;
-    accepted.local = local;  // where the RESPONSE came in: the connection's endpoint
+    accepted.local = d.local;  // where the RESPONSE came in: the connection's endpoint
+    accepted.link = d.link;
     accepted.token_tag = p->tag;
     accepted.token_expire_ms = p->expire_ms;
     accepted.client_id = p->client_id;

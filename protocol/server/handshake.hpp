@@ -27,10 +27,22 @@
 
 namespace pomelo::server {
 
+// One received datagram of a burst.
+struct RxDatagram {
+    std::span<uint8_t> bytes;
+    wire::Address from;
+    uint16_t local = kAnyLocal;  // the local endpoint it was addressed to
+    uint64_t link = 0;           // the link-layer hop it came from, opaque (OutDatagram::link)
+    // Set by Shard::receive_burst: it authenticated and came over another link than the
+    // peer's last authenticated datagram (the engine then teaches its port the new way back).
+    bool link_changed = false;
+};
+
 // Everything a shard needs to run a connection the handshake accepted.
 struct NewPeer {
     wire::Address address;
     uint16_t local = kAnyLocal;  // the local endpoint the handshake came in on
+    uint64_t link = 0;           // the link-layer hop its RESPONSE came from (opaque)
     TokenTag token_tag{};        // for the token journal (restart safety, §9)
     uint64_t token_expire_ms = 0;
     int64_t client_id = 0;
@@ -58,12 +70,11 @@ public:
     HandshakeState state() const { return state_; }
 
     // The dispatcher: a REQUEST (prefix 0x00) or RESPONSE datagram from an address without a
-    // connection, received on local endpoint `local`. May send a CHALLENGE or a DENIED
+    // connection; replies leave from the local endpoint it came in on, over its link. May send a CHALLENGE or a DENIED
     // through `out` (each queued datagram owns its key). Decrypts a RESPONSE in place. True
     // when it created a connection: `accepted` is filled, the client id, the address and a
     // capacity slot are taken until on_connection_closed().
-    bool handle(std::span<uint8_t> datagram, const wire::Address& from, uint16_t local, const Now& now, Outbox& out,
-                NewPeer& accepted);
+    bool handle(RxDatagram& datagram, const Now& now, Outbox& out, NewPeer& accepted);
 
     // The checks of a REQUEST that need no state and no cryptography (size, version, suite,
     // protocol id, expiry), for the workers to run before a datagram crosses to the control
@@ -124,10 +135,8 @@ private:
 
     bool rate_limited(const wire::Address& from, uint64_t now_ns);
     void stamp_rate_limit(const wire::Address& from, uint64_t now_ns);
-    void on_request(std::span<const uint8_t> datagram, const wire::Address& from, uint16_t local, const Now& now,
-                    Outbox& out);
-    bool on_response(std::span<uint8_t> datagram, const wire::Address& from, uint16_t local, const Now& now,
-                     Outbox& out, NewPeer& accepted);
+    void on_request(const RxDatagram& d, const Now& now, Outbox& out);
+    bool on_response(RxDatagram& d, const Now& now, Outbox& out, NewPeer& accepted);
     void expire_pending(uint64_t now_ns);
     uint64_t pending_life_ns(const Pending& p) const;
     Pending* find_pending(const wire::AddressKey& key);
@@ -135,9 +144,8 @@ private:
     void release_pending(Pending& p);
     void unlink(uint32_t i);
     void append(uint32_t i);
-    void send_challenge(Pending& p, const Now& now, Outbox& out);
-    void send_denied(const wire::Address& to, uint16_t local, const wire::PacketContext& ctx, const crypto::Key& key,
-                     Outbox& out);
+    void send_challenge(Pending& p, uint64_t link, const Now& now, Outbox& out);
+    void send_denied(const RxDatagram& to, const wire::PacketContext& ctx, const crypto::Key& key, Outbox& out);
 
     Config config_;
     crypto::Key challenge_key_;

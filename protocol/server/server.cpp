@@ -45,7 +45,7 @@ void Server::receive(std::span<RxDatagram> burst, const Now& now) {
         for (uint32_t k = 0; k < n; ++k) {
             RxDatagram& d = chunk[handshake[k]];
             NewPeer accepted;
-            if (handshake_.handle(d.bytes, d.from, d.local, now, out_, accepted) && !shard_.add(accepted, now))
+            if (handshake_.handle(d, now, out_, accepted) && !shard_.add(accepted, now))
                 handshake_.abandon(accepted);  // cannot happen: capacity is checked
         }
     }

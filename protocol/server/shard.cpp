@@ -47,6 +47,7 @@ std::optional<PeerId> Shard::add(const NewPeer& np, const Now& now) {
     p.state = PeerState::unconfirmed;
     p.address = np.address;
     p.local = np.local;
+    p.link = np.link;
     p.client_id = np.client_id;
     p.ctx = np.ctx;
     p.recv_key = np.client_to_server_key;
@@ -307,6 +308,11 @@ uint32_t Shard::receive_burst(std::span<RxDatagram> burst, const Now& now, crypt
             if (!p->replay.fresh(headers[i].sequence)) {  // a duplicate within this burst
                 counters_.drop(DropReason::replayed);
                 continue;
+            }
+            RxDatagram& d = burst[base + i];
+            if (d.link != p->link) {  // authenticated: the peer's way back is this one now
+                p->link = d.link;
+                d.link_changed = true;
             }
             deliver(*p, headers[i], std::span<const uint8_t>(op.text, op.size), now);
         }

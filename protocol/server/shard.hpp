@@ -43,6 +43,7 @@ struct Peer {
     uint32_t generation = 0;
     wire::Address address;
     uint16_t local = kAnyLocal;  // the local endpoint its datagrams leave from
+    uint64_t link = 0;           // link-layer hop of its last authenticated datagram (opaque)
     int64_t client_id = 0;
     wire::PacketContext ctx;
     crypto::Key recv_key;  // client -> server
@@ -65,13 +66,6 @@ public:
     virtual void on_connect(PeerId id, int64_t client_id, const wire::UserData& user_data) = 0;
     virtual void on_payload(PeerId id, std::span<const uint8_t> payload) = 0;
     virtual void on_close(PeerId id, int64_t client_id, const wire::Address& address, CloseReason reason) = 0;
-};
-
-// One received datagram of a burst.
-struct RxDatagram {
-    std::span<uint8_t> bytes;
-    wire::Address from;
-    uint16_t local = kAnyLocal;  // the local endpoint it was addressed to
 };
 
 class Shard {
