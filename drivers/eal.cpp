@@ -192,6 +192,13 @@ int eal_init(const std::vector<std::string>& args, std::string& error) {
         std::string cause = first_line(g_first_error);
         if (cause.empty()) cause = first_line(said);
         if (cause.empty()) cause = eal_errno ? rte_strerror(eal_errno) : "no reason given";
+        // getopt names a bad option on stderr before EAL's generic "Invalid 'command line'
+        // arguments": keep both, on the one line.
+        if (!said.starts_with("EAL: ")) {
+            std::string detail = first_line(said);
+            if (detail.starts_with(args[0] + ": ")) detail.erase(0, args[0].size() + 2);
+            if (!detail.empty() && detail != cause) cause += " (" + detail + ")";
+        }
         error = "EAL initialisation failed: " + cause;
         // What the failed start created is ours to remove, unless another process owns it.
         if (primary_files && !runtime_dir_in_use(own_dir)) {
