@@ -145,11 +145,17 @@ int sweep_stale_runtime_dirs(const std::string& base) {
     for (const fs::directory_entry& entry : fs::directory_iterator(base, ec)) {
         const std::string dir = entry.path().string();
         struct stat dir_st{}, config_st{};
-        // Only what a primary process made (no config: not provably EAL's, or not started).
         if (::lstat(dir.c_str(), &dir_st) != 0 || !S_ISDIR(dir_st.st_mode)) continue;
-        if (::stat((dir + "/config").c_str(), &config_st) != 0 || !S_ISREG(config_st.st_mode)) continue;
-        // A starting primary creates its config a moment before it locks it.
-        if (now - std::max(dir_st.st_mtime, config_st.st_mtime) < 2) continue;
+        // A starting primary creates its directory, then its config, a moment before it
+        // locks it: nothing this recent is judged.
+        if (now - dir_st.st_mtime < 2) continue;
+        if (::stat((dir + "/config").c_str(), &config_st) != 0 || !S_ISREG(config_st.st_mode)) {
+            // No config: a start that failed early leaves an empty directory. rmdir removes
+            // it only if it is still empty; anything else is not provably EAL's.
+            if (::rmdir(dir.c_str()) == 0) ++removed;
+            continue;
+        }
+        if (now - config_st.st_mtime < 2) continue;
         if (runtime_dir_in_use(dir)) continue;
         std::error_code ignored;
         if (fs::remove_all(entry.path(), ignored) > 0) ++removed;

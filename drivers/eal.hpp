@@ -28,9 +28,9 @@ std::string runtime_base_dir();
 // True if a live primary process owns the runtime directory `dir`: DPDK's primary holds an
 // fcntl write lock on <dir>/config for its whole life (the lock goes with the process).
 bool runtime_dir_in_use(const std::string& dir);
-// Removes every directory under `base` whose config nobody locks and which has not changed
-// for a second (a starting primary creates the config just before locking it). Returns how
-// many were removed.
+// Removes every directory under `base` whose config nobody locks, and every empty one (a
+// start that failed early), if unchanged for 2 s (a starting primary creates its directory
+// and config just before locking it). Returns how many were removed.
 int sweep_stale_runtime_dirs(const std::string& base);
 
 // A packet mbuf pool sized for `mbufs` buffers of 2 KB data room, on the caller's socket,
