@@ -178,7 +178,7 @@ Against pomelo-server over net_memif (shared memory, two processes on one host):
   lost echoes, exit status 1. IPv6 works the same way (e.g. --bind [fd00:198:18::1]:40000 on
   the server, --bind fd00:198:18::1:1 here).
 
-SIGINT or SIGTERM stops gracefully (clients stop sending, wait up to 2 s for the echoes in
+SIGINT, SIGTERM or SIGHUP stops gracefully (clients stop sending, wait up to 2 s for the echoes in
 flight, then disconnect) and prints the summary; a second one exits at once.
 
 exit status: 0 every client connected, every echo came back byte-identical and every
@@ -645,30 +645,25 @@ int run(int argc, char** argv) {
     cpu_set_t affinity;
     CPU_ZERO(&affinity);
     const bool restore_affinity = eal_args.empty() && ::sched_getaffinity(0, sizeof affinity, &affinity) == 0;
-    std::string error;
-    if (drivers::eal_init(eal, error) < 0) runtime_error(error);
-    if (restore_affinity) (void)::sched_setaffinity(0, sizeof affinity, &affinity);
-
-    // With the default args the runtime directory (EAL's files, ~3 MB with --no-huge) is
-    // ours alone: removed after the cleanup.
-    struct EalGuard {
-        std::string runtime_dir;
-        ~EalGuard() {
-            drivers::eal_cleanup();
-            std::error_code ignored;
-            if (!runtime_dir.empty()) std::filesystem::remove_all(runtime_dir, ignored);
-        }
-    } eal_guard{eal_args.empty() ? std::string(rte_eal_get_runtime_dir()) : std::string()};
-
-    // ethdev: the receive descriptors hold mbufs of their own.
-    rte_mempool* mbufs = drivers::make_mbuf_pool("pomelo-client", o.ethdev ? 16383 : 8191, error);
-    if (!mbufs) runtime_error(error);
-
+    // A stop request from here on is graceful (clients disconnect), and every way out runs
+    // the EAL guard below, which removes EAL's runtime directory.
     struct sigaction sa{};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     ::sigaction(SIGINT, &sa, nullptr);
     ::sigaction(SIGTERM, &sa, nullptr);
+    ::sigaction(SIGHUP, &sa, nullptr);
+
+    std::string error;
+    if (drivers::eal_init(eal, error) < 0) runtime_error(error);
+    if (restore_affinity) (void)::sched_setaffinity(0, sizeof affinity, &affinity);
+    struct EalGuard {
+        ~EalGuard() { drivers::eal_cleanup(); }  // also removes EAL's runtime directory
+    } eal_guard;
+
+    // ethdev: the receive descriptors hold mbufs of their own.
+    rte_mempool* mbufs = drivers::make_mbuf_pool("pomelo-client", o.ethdev ? 16383 : 8191, error);
+    if (!mbufs) runtime_error(error);
 
     // Destroyed in reverse order: the pool (which flushes what it queued), then the port
     // (an ethdev port is stopped, then closed: a memif client leaves its server cleanly), then

@@ -4,7 +4,7 @@
 //
 // Every DPDK application takes EAL arguments before "--"; with no "--" at all, the defaults
 // for a host without hugepages or NICs apply (--no-huge --no-pci -m 256 and a per-process
-// file prefix). SIGINT/SIGTERM send DISCONNECT to every peer, then exit 0.
+// file prefix). SIGINT/SIGTERM/SIGHUP send DISCONNECT to every peer, then exit 0.
 #include <csignal>
 #include <cstdlib>
 #include <cstdio>
@@ -42,7 +42,8 @@ Serves the Pomelo 1.03 protocol on a DPDK port (any PMD) or on kernel UDP socket
   --workers N           worker lcores, one shard each (default 1; EAL needs N+1 lcores)
   --max-clients N       connections at once (default 1024)
   --max-pending N       handshakes in flight (default 4096)
-  --public ADDR         address clients are told in tokens (repeatable; default: --bind)
+  --public ADDR         address clients are told in tokens (repeatable; default: the bound
+                        addresses, with the port the kernel chose for a --bind port 0)
   --no-address-check    accept tokens that do not list our address (NAT, anycast)
   --allow-token-reuse   let a token connect again after its connection ended (repeats nonces
                         under its keys: only for clients that cannot fetch a new token)
@@ -165,17 +166,13 @@ Options parse(const std::vector<std::string>& args) {
     if (o.bind.empty()) cli::bad_argument("--bind", "missing: give at least one address to serve");
     if (!o.have_protocol_id) cli::bad_argument("--protocol-id", "missing");
     if (!o.have_key) cli::bad_argument("--key", "missing");
-    if (o.token_journal.empty()) {
-        const char* dir = std::getenv("STATE_DIRECTORY");  // systemd's StateDirectory=
-        std::string name = o.bind.front().to_string();
-        for (char& c : name)
-            if (c == ':' || c == '[' || c == ']') c = '_';
-        o.token_journal = std::string(dir && *dir ? dir : "/var/lib/pomelo-engine") + "/tokens-" +
-                          cli::key_fingerprint(o.engine.server.private_key) + "-" + name;
-    }
-    o.engine.token_journal = o.token_journal == "none" ? "" : o.token_journal;
-    o.engine.server.public_addresses = o.address_check ? (o.public_addresses.empty() ? o.bind : o.public_addresses)
-                                                       : std::vector<wire::Address>{};
+    // Port 0 asks the kernel for a port; a DPDK port has no kernel to ask.
+    if (o.driver == "ethdev")
+        for (const wire::Address& a : o.bind)
+            if (a.port == 0)
+                cli::bad_argument("--bind", "'" + a.to_string() + "': port 0 (any port) needs --driver socket; give a port");
+    // Without --public, the own-address check uses the port's bound addresses, once open.
+    o.engine.server.public_addresses = o.public_addresses;
     return o;
 }
 
@@ -211,18 +208,36 @@ int serve(int argc, char** argv) {
         argc, argv, {"--no-huge", "--no-pci", "-m", "256", "--file-prefix", prefix, "--log-level", "error"});
     Options o = parse(args.ours);  // before EAL: bad arguments fail fast, without DPDK noise
 
+    // From here a stop request is graceful (DISCONNECTs sent) and every exit path runs
+    // eal_cleanup() or exit(), which remove EAL's runtime directory.
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    std::signal(SIGHUP, on_signal);  // a closed terminal: stop as gracefully as SIGTERM
     std::string error;
     if (drivers::eal_init(args.eal, error) < 0) cli::failure(error);
     rte_mempool* pool = drivers::make_mbuf_pool("pomelo_mbufs", o.engine.mbufs, error, engine::kMbufPrivSize);
     if (!pool) cli::failure(error);
     std::unique_ptr<drivers::Port> port = open_port(o, pool, error);
     if (!port) cli::failure(error);
+    // The addresses tokens must list: --public, else what the port is bound to (the kernel's
+    // port for a --bind port 0, which is also what we announce below).
+    if (!o.address_check) o.engine.server.public_addresses.clear();
+    else if (o.engine.server.public_addresses.empty()) o.engine.server.public_addresses = port->local_addresses();
+    // The default token journal is named after the key and the first bound endpoint (the
+    // kernel's port for --bind ADDR:0), so servers sharing a host and a key keep theirs apart.
+    if (o.token_journal.empty()) {
+        const char* dir = std::getenv("STATE_DIRECTORY");  // systemd's StateDirectory=
+        std::string name = port->local_addresses().front().to_string();
+        for (char& c : name)
+            if (c == ':' || c == '[' || c == ']') c = '_';
+        o.token_journal = std::string(dir && *dir ? dir : "/var/lib/pomelo-engine") + "/tokens-" +
+                          cli::key_fingerprint(o.engine.server.private_key) + "-" + name;
+    }
+    o.engine.token_journal = o.token_journal == "none" ? "" : o.token_journal;
     auto eng = engine::Engine::create(o.engine, *port, pool, error);
     if (!eng) cli::failure(error);
     engine::register_telemetry(eng.get());
 
-    std::signal(SIGINT, on_signal);
-    std::signal(SIGTERM, on_signal);
     std::printf("pomelo-server: serving");
     for (const auto& a : port->local_addresses()) std::printf(" %s", a.to_string().c_str());
     std::printf(" on %s with %u worker(s), protocol id 0x%016llx\n", port->name().c_str(), eng->workers(),

@@ -35,6 +35,42 @@ void print_stats(const ClientPoolStats& s) {
                 static_cast<double>(s.ping_rtt_mean_ns()) / 1e3, s.echo_rate());
 }
 
+// Loops end on their predicate, not on a clock: a slow machine (sanitizers, two shared cores)
+// only makes them take longer. They fail only when nothing moves at all for kStallLimit, so
+// a wall-clock deadline never decides a result while the pool and the server make progress.
+constexpr auto kStallLimit = std::chrono::seconds(60);
+// Echo deadline: generous, and a given-up echo that comes back late is still no loss (the
+// tests assert given_up == late, i.e. nothing was lost, rather than given_up == 0).
+constexpr uint64_t kEchoTimeoutNs = 10 * kSecond;
+
+// Everything a step can change: sends, receipts, handshakes, ends, the server's view.
+template <class Server>
+uint64_t progress(const ClientPool& pool, const Server& server) {
+    const ClientPoolStats& s = pool.stats();
+    uint64_t p = s.payloads_sent + s.payloads_echoed + s.payloads_mismatched + s.payloads_given_up + s.connected +
+                 s.finished + s.send_blocked + server.connects + server.payloads;
+    for (uint64_t e : s.ended) p += e;
+    for (uint64_t c : server.closes) p += c;
+    return p;
+}
+
+// Steps until pred() holds (true) or nothing progresses for kStallLimit (false).
+template <class Step, class Progress>
+bool run_until(const std::function<bool()>& pred, Step step, Progress now_progress) {
+    uint64_t last = now_progress();
+    auto last_change = std::chrono::steady_clock::now();
+    while (!pred()) {
+        step();
+        if (const uint64_t p = now_progress(); p != last) {
+            last = p;
+            last_change = std::chrono::steady_clock::now();
+        } else if (std::chrono::steady_clock::now() - last_change > kStallLimit) {
+            return false;
+        }
+    }
+    return true;
+}
+
 // A test bed: server (echo) on one socket, `clients` sockets for the pool, same family.
 class Bed {
 public:
@@ -60,7 +96,7 @@ public:
         c.clients = clients;
         c.payloads = payloads;
         c.payload_size = 100;
-        c.echo_timeout_ns = 500 * kMillisecond;
+        c.echo_timeout_ns = kEchoTimeoutNs;
         c.token = [this](uint32_t index, uint64_t unix_ms, std::span<uint8_t, wire::kConnectTokenSize> out) {
             wire::TokenSpec s;
             s.protocol_id = kProtocolId;
@@ -68,7 +104,7 @@ public:
             s.expire_ms = unix_ms + 60'000;
             crypto::random_bytes(s.nonce.data(), s.nonce.size());
             s.private_part.client_id = 1000 + index;
-            s.private_part.timeout_seconds = 5;
+            s.private_part.timeout_seconds = 60;  // a stalled test process must not time peers out
             s.private_part.addresses.push(server_->address());
             s.private_part.client_to_server_key = crypto::Key::random();
             s.private_part.server_to_client_key = crypto::Key::random();
@@ -82,20 +118,16 @@ public:
         return *pool_;
     }
 
-    // Polls pool and server until pred() or the limit; true if pred() held.
-    bool run(const std::function<bool()>& pred, std::chrono::milliseconds limit = std::chrono::seconds(20)) {
-        const auto end = std::chrono::steady_clock::now() + limit;
-        while (!pred()) {
-            if (std::chrono::steady_clock::now() > end) return false;
-            const Now now = clock_.now();
-            pool_->poll(now);
-            server_->step(now);
-        }
-        return true;
-    }
-    void run_for(std::chrono::milliseconds d) {
-        const auto end = std::chrono::steady_clock::now() + d;
-        run([&] { return std::chrono::steady_clock::now() > end; }, d + std::chrono::seconds(1));
+    // Polls pool and server until pred(); false if they stall (see run_until).
+    bool run(const std::function<bool()>& pred) {
+        return run_until(
+            pred,
+            [&] {
+                const Now now = clock_.now();
+                pool_->poll(now);
+                server_->step(now);
+            },
+            [&] { return progress(*pool_, *server_); });
     }
 
     // Every mbuf back in the pool once the ports, the pool and the server are gone.
@@ -138,7 +170,7 @@ TEST_P(ClientPoolFamily, TwoHundredClientsConnectEchoAndDisconnect) {
     EXPECT_EQ(s.payloads_sent, uint64_t{kClients} * kPayloads);
     EXPECT_EQ(s.payloads_echoed, s.payloads_sent);
     EXPECT_EQ(s.payloads_mismatched, 0u);
-    EXPECT_EQ(s.payloads_given_up, 0u);
+    EXPECT_EQ(s.payloads_given_up, s.payloads_late);  // given up on a slow machine, yet back: no loss
     EXPECT_EQ(s.lost(), 0u);
     EXPECT_EQ(s.stray_datagrams, 0u);
     EXPECT_EQ(s.seal_failures, 0u);
@@ -154,7 +186,7 @@ TEST_P(ClientPoolFamily, TwoHundredClientsConnectEchoAndDisconnect) {
     EXPECT_EQ(bed.server().connects, kClients);
     EXPECT_EQ(std::set<int64_t>(bed.server().client_ids.begin(), bed.server().client_ids.end()).size(), kClients);
     EXPECT_EQ(bed.server().payloads, uint64_t{kClients} * kPayloads);
-    bed.run([&] { return bed.server().server().connections() == 0; }, std::chrono::seconds(2));
+    EXPECT_TRUE(bed.run([&] { return bed.server().server().connections() == 0; }));
     EXPECT_EQ(bed.server().closes[static_cast<unsigned>(server::CloseReason::client_disconnected)], kClients);
     EXPECT_EQ(bed.port().stats(0).tx_dropped, 0u);
     EXPECT_TRUE(bed.no_mbuf_leaked());
@@ -200,7 +232,7 @@ public:
         c.clients = clients;
         c.payloads = payloads;
         c.payload_size = 100;
-        c.echo_timeout_ns = 500 * kMillisecond;
+        c.echo_timeout_ns = kEchoTimeoutNs;
         c.max_in_flight = 256;  // the cable holds 4096 frames each way
         c.token = [this](uint32_t index, uint64_t unix_ms, std::span<uint8_t, wire::kConnectTokenSize> out) {
             wire::TokenSpec s;
@@ -209,7 +241,7 @@ public:
             s.expire_ms = unix_ms + 60'000;
             crypto::random_bytes(s.nonce.data(), s.nonce.size());
             s.private_part.client_id = 5000 + index;
-            s.private_part.timeout_seconds = 5;
+            s.private_part.timeout_seconds = 60;  // a stalled test process must not time peers out
             s.private_part.addresses.push(server_->address());
             s.private_part.client_to_server_key = crypto::Key::random();
             s.private_part.server_to_client_key = crypto::Key::random();
@@ -221,19 +253,18 @@ public:
         pool_ = std::make_unique<ClientPool>(c, *port_, 0, mbufs_, *aead_);
         return *pool_;
     }
-    // Polls pool and server until pred() or the limit; true if pred() held. `each` runs after
-    // every step.
-    bool run(const std::function<bool()>& pred, const std::function<void()>& each = [] {},
-             std::chrono::milliseconds limit = std::chrono::seconds(20)) {
-        const auto end = std::chrono::steady_clock::now() + limit;
-        while (!pred()) {
-            if (std::chrono::steady_clock::now() > end) return false;
-            const Now now = clock_.now();
-            pool_->poll(now);
-            server_->step(now);
-            each();
-        }
-        return true;
+    // Polls pool and server until pred(); false if they stall (see run_until). `each` runs
+    // after every step.
+    bool run(const std::function<bool()>& pred, const std::function<void()>& each = [] {}) {
+        return run_until(
+            pred,
+            [&] {
+                const Now now = clock_.now();
+                pool_->poll(now);
+                server_->step(now);
+                each();
+            },
+            [&] { return progress(*pool_, *server_); });
     }
     bool no_mbuf_leaked() {
         pool_.reset();
@@ -276,7 +307,8 @@ TEST_P(ClientPoolEthdev, FiveHundredClientsOnOnePortConnectEchoAndDisconnect) {
     EXPECT_EQ(s.connected, kClients);
     EXPECT_EQ(s.ended[outcome(client::Outcome::disconnected)], kClients);
     EXPECT_EQ(s.payloads_echoed, uint64_t{kClients} * kPayloads);
-    EXPECT_EQ(s.payloads_given_up, 0u);
+    EXPECT_EQ(s.payloads_given_up, s.payloads_late);
+    EXPECT_EQ(s.lost(), 0u);
     EXPECT_EQ(s.stray_datagrams, 0u);
     EXPECT_LE(most_in_flight, 256u);
     EXPECT_GT(s.in_flight_waits, 0u);  // 500 clients x a window of 32 wanted more
@@ -286,7 +318,7 @@ TEST_P(ClientPoolEthdev, FiveHundredClientsOnOnePortConnectEchoAndDisconnect) {
     EXPECT_EQ(bed.server().connects, kClients);
     EXPECT_EQ(std::set<int64_t>(bed.server().client_ids.begin(), bed.server().client_ids.end()).size(), kClients);
     EXPECT_EQ(bed.server().payloads, uint64_t{kClients} * kPayloads);
-    bed.run([&] { return bed.server().server().connections() == 0; }, [] {}, std::chrono::seconds(2));
+    EXPECT_TRUE(bed.run([&] { return bed.server().server().connections() == 0; }));
     EXPECT_EQ(bed.server().closes[static_cast<unsigned>(server::CloseReason::client_disconnected)], kClients);
     const drivers::PortStats ps = bed.port().total_stats();
     EXPECT_EQ(ps.tx_dropped, 0u);
@@ -309,7 +341,9 @@ TEST(ClientPool, PacesPayloadsAtTheConfiguredRate) {
     print_stats(s);
     EXPECT_TRUE(s.all_good(20));
     EXPECT_GE(s.last_echo_ns - s.first_send_ns, 95 * kMillisecond);
-    EXPECT_LT(s.last_echo_ns - s.first_send_ns, 2 * kSecond);
+    // Not much slower than asked either; bound at 100x, so only a pacing bug (not a busy
+    // machine) can exceed it.
+    EXPECT_LT(s.last_echo_ns - s.first_send_ns, 10 * kSecond);
 }
 
 TEST(ClientPool, SpacesConnects) {
@@ -328,7 +362,9 @@ TEST(ClientPool, SpacesConnects) {
 TEST(ClientPool, DetectsACorruptedEcho) {
     Bed bed("127.0.0.1:0", 5);
     bed.server().corrupt_at = 7;
-    ClientPool& pool = bed.make_pool(bed.config(5, 10));
+    ClientPoolConfig c = bed.config(5, 10);
+    c.echo_timeout_ns = 500 * kMillisecond;  // the corrupted one's slot waits this long
+    ClientPool& pool = bed.make_pool(c);
     pool.start(bed.now());
     ASSERT_TRUE(bed.run([&] { return pool.done(); }));
     const ClientPoolStats& s = pool.stats();
@@ -336,7 +372,9 @@ TEST(ClientPool, DetectsACorruptedEcho) {
     EXPECT_EQ(s.payloads_sent, 50u);
     EXPECT_EQ(s.payloads_mismatched, 1u);
     EXPECT_EQ(s.payloads_echoed, 49u);
-    EXPECT_EQ(s.payloads_given_up, 1u);  // its window slot is released after echo_timeout
+    // Its window slot is released after echo_timeout; on a slow machine others may be given up
+    // too, but they come back late: exactly one is given up for good.
+    EXPECT_EQ(s.payloads_given_up - s.payloads_late, 1u);
     EXPECT_EQ(s.lost(), 0u);
     EXPECT_EQ(s.ended[outcome(client::Outcome::disconnected)], 5u);  // and everyone still disconnects
 }
@@ -363,14 +401,14 @@ TEST(ClientPool, StopDisconnectsGracefully) {
     ASSERT_TRUE(bed.run([&] { return pool.stats().connected == 20 && pool.stats().payloads_echoed >= 100; }));
     pool.stop(bed.now());
     EXPECT_TRUE(pool.stopping());
-    ASSERT_TRUE(bed.run([&] { return pool.done(); }, std::chrono::seconds(5)));
+    ASSERT_TRUE(bed.run([&] { return pool.done(); }));
     const ClientPoolStats& s = pool.stats();
     EXPECT_EQ(s.ended[outcome(client::Outcome::disconnected)], 20u);
     EXPECT_EQ(s.payloads_mismatched, 0u);
     EXPECT_EQ(s.lost(), 0u);  // the echoes in flight at the stop were waited for
     EXPECT_EQ(s.payloads_echoed, s.payloads_sent);
     EXPECT_FALSE(s.all_good(1'000'000));
-    bed.run([&] { return bed.server().server().connections() == 0; }, std::chrono::seconds(2));
+    EXPECT_TRUE(bed.run([&] { return bed.server().server().connections() == 0; }));
     EXPECT_EQ(bed.server().closes[static_cast<unsigned>(server::CloseReason::client_disconnected)], 20u);
 }
 

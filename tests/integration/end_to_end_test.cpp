@@ -5,9 +5,19 @@
 
 #include <nlohmann/json.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <optional>
+#include <set>
 
+#include "protocol/crypto/aead.hpp"
+#include "protocol/wire/connect_token.hpp"
+#include "protocol/wire/request.hpp"
 #include "tests/integration/process.hpp"
 
 namespace pomelo::test {
@@ -54,6 +64,18 @@ std::vector<std::string> server_args(const std::string& file_prefix, std::vector
     a.insert(a.end(), eal_extra.begin(), eal_extra.end());
     a.push_back("--");
     a.insert(a.end(), ours.begin(), ours.end());
+    // Each server's token journal in the temporary directory (not the host's /var/lib),
+    // removed when the test binary exits.
+    if (std::find(ours.begin(), ours.end(), "--token-journal") == ours.end()) {
+        static std::vector<std::string> journals;
+        if (journals.empty()) std::atexit([] {
+            for (const auto& j : journals)
+                for (const char* suffix : {"", ".lock", ".tmp"}) fs::remove(j + suffix);
+        });
+        journals.push_back((fs::temp_directory_path() / (file_prefix + ".tokens")).string());
+        a.push_back("--token-journal");
+        a.push_back(journals.back());
+    }
     return a;
 }
 
@@ -159,10 +181,11 @@ TEST(EndToEnd, KilledClientIsTimedOutByTheServer) {
     EXPECT_EQ(server.exit_code(), 0);
 }
 
-TEST(EndToEnd, TerminatedServerDisconnectsItsClients) {
+// A graceful stop: every connected client is told (DISCONNECT), whichever signal asked.
+void stopped_server_disconnects_its_clients(int sig, int port_k) {
     Scratch s;
     const std::string srv = prefix("srv");
-    const std::string bind = "127.0.0.1:" + std::to_string(test_port(3));
+    const std::string bind = "127.0.0.1:" + std::to_string(test_port(port_k));
     Process server(server_args(srv, {"-l", "0-1"},
                                {"--driver", "socket", "--bind", bind, "--protocol-id", "9", "--key", s.key}),
                    s.log("server"));
@@ -171,13 +194,19 @@ TEST(EndToEnd, TerminatedServerDisconnectsItsClients) {
                     "--payloads", "100000", "--rate", "5", "--duration", "60", "--json"},
                    s.log("client"));
     ASSERT_TRUE(wait_summary(srv, [](const json& j) { return j["peers_connected"] == 5; }, 20s));
-    server.signal(SIGTERM);
+    server.signal(sig);
     ASSERT_TRUE(server.wait_for(15s));
     EXPECT_EQ(server.exit_code(), 0) << server.err();
+    EXPECT_NE(server.out().find("pomelo-server: stopped;"), std::string::npos) << server.out();
     ASSERT_TRUE(client.wait_for(20s));
     json r = client_json(client);
     EXPECT_EQ(r["clients"]["ended_by_outcome"]["disconnected_by_server"], 5) << client.out();
 }
+
+TEST(EndToEnd, TerminatedServerDisconnectsItsClients) { stopped_server_disconnects_its_clients(SIGTERM, 3); }
+
+// A closed terminal (SIGHUP) stops the server as gracefully as SIGTERM.
+TEST(EndToEnd, HungUpServerDisconnectsItsClients) { stopped_server_disconnects_its_clients(SIGHUP, 5); }
 
 TEST(EndToEnd, TwoWorkersShareThePeersAndTelemetryAgrees) {
     Scratch s;
@@ -327,6 +356,8 @@ TEST(EndToEnd, BadConfigurationIsOneLineAndNonZero) {
         {{"--bind", "127.0.0.1:1", "--protocol-id", "1", "--key", s.key, "--frobnicate"}, "--frobnicate"},
         {{"--bind", "127.0.0.1:1", "--protocol-id", "1", "--key", s.key, "--suites", "rot13"}, "--suites"},
         {{"--bind", "127.0.0.1:1", "--protocol-id", "1", "--key", s.key, "--workers", "0"}, "--workers"},
+        // A DPDK port has no kernel to pick a port for it.
+        {{"--bind", "198.18.0.1:0", "--protocol-id", "1", "--key", s.key, "--driver", "ethdev"}, "port 0"},
     };
     for (const Case& c : cases) {
         std::vector<std::string> argv = {kServer};
@@ -347,6 +378,291 @@ TEST(EndToEnd, BadConfigurationIsOneLineAndNonZero) {
     EXPECT_EQ(p.exit_code(), 1);
     EXPECT_NE(p.err().find("--workers 4 needs"), std::string::npos) << p.err();
 }
+
+// ---------------------------------------------------------------------------------------------
+// EAL's runtime directories (<base>/<file-prefix>, ~3 MB each): none may outlive its process.
+
+std::string dpdk_runtime_base() {
+    const char* xdg = std::getenv("XDG_RUNTIME_DIR");
+    return ::getuid() == 0 ? "/var/run/dpdk" : std::string(xdg ? xdg : "/tmp") + "/dpdk";
+}
+
+std::set<std::string> dpdk_runtime_listing() {
+    std::set<std::string> names;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dpdk_runtime_base(), ec)) names.insert(e.path().filename().string());
+    return names;
+}
+
+// True if a live primary process holds its config lock (another engineer's process on a shared
+// host, say): such an entry is not a leftover.
+bool runtime_dir_live(const std::string& name) {
+    const int fd = ::open((dpdk_runtime_base() + "/" + name + "/config").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    struct flock lock{};
+    lock.l_type = F_WRLCK;
+    lock.l_whence = SEEK_SET;
+    const bool live = ::fcntl(fd, F_GETLK, &lock) == 0 && lock.l_type != F_UNLCK;
+    ::close(fd);
+    return live;
+}
+
+// What is in the listing now and was not in `before`, other than live processes' directories.
+std::vector<std::string> leftovers(const std::set<std::string>& before) {
+    std::vector<std::string> left;
+    for (const std::string& name : dpdk_runtime_listing())
+        if (!before.count(name) && !runtime_dir_live(name)) left.push_back(name);
+    return left;
+}
+
+bool runtime_dir_exists(const std::string& file_prefix) { return fs::exists(dpdk_runtime_base() + "/" + file_prefix); }
+
+std::string joined(const std::vector<std::string>& v) {
+    std::string s;
+    for (const auto& x : v) s += x + " ";
+    return s;
+}
+
+size_t lines(const std::string& text) { return static_cast<size_t>(std::count(text.begin(), text.end(), '\n')); }
+
+// A server and a client (default EAL args, so its own prefix), then a graceful stop: both
+// runtime directories are gone.
+TEST(DpdkRuntime, CleanExitsOfServerAndClientLeaveNothing) {
+    const auto before = dpdk_runtime_listing();
+    {
+        Scratch s;
+        const std::string srv = prefix("srv");
+        const std::string bind = "127.0.0.1:" + std::to_string(test_port(6));
+        Process server(server_args(srv, {"-l", "0-1"},
+                                   {"--driver", "socket", "--bind", bind, "--protocol-id", "9", "--key", s.key}),
+                       s.log("server"));
+        ASSERT_TRUE(server.wait_output("pomelo-server: serving", 20s)) << server.out() << server.err();
+        EXPECT_TRUE(runtime_dir_exists(srv));  // the check below would pass vacuously otherwise
+        Process client({kClient, "--", "--server", bind, "--key", s.key, "--protocol-id", "9", "--clients", "3",
+                        "--payloads", "100", "--json"},
+                       s.log("client"));
+        ASSERT_TRUE(client.wait_for(60s));
+        EXPECT_EQ(client.exit_code(), 0) << client.out() << client.err();
+        server.signal(SIGTERM);
+        ASSERT_TRUE(server.wait_for(15s));
+        EXPECT_EQ(server.exit_code(), 0) << server.err();
+        EXPECT_FALSE(runtime_dir_exists(srv));
+    }
+    EXPECT_EQ(joined(leftovers(before)), "");
+}
+
+// A second server with the same --file-prefix: one line naming the cause, a non-zero exit,
+// and the first server's directory untouched (it keeps serving telemetry).
+TEST(DpdkRuntime, PrefixInUseIsOneLineAndLeavesNothing) {
+    const auto before = dpdk_runtime_listing();
+    {
+        Scratch s;
+        const std::string srv = prefix("srv");
+        Process first(server_args(srv, {"-l", "0-1"},
+                                  {"--driver", "socket", "--bind", "127.0.0.1:0", "--protocol-id", "9", "--key", s.key}),
+                      s.log("first"));
+        ASSERT_TRUE(first.wait_output("pomelo-server: serving", 20s)) << first.out() << first.err();
+        Process second(server_args(srv, {"-l", "0-1"},
+                                   {"--driver", "socket", "--bind", "127.0.0.1:0", "--protocol-id", "9", "--key", s.key}),
+                       s.log("second"));
+        ASSERT_TRUE(second.wait_for(20s));
+        EXPECT_EQ(second.exit_code(), 1);
+        EXPECT_EQ(lines(second.err()), 1u) << second.err();
+        EXPECT_NE(second.err().find("in use"), std::string::npos) << second.err();
+        EXPECT_EQ(second.out(), "");
+        EXPECT_TRUE(stats(srv, "summary").has_value());  // the first one's telemetry socket is still there
+        first.signal(SIGTERM);
+        ASSERT_TRUE(first.wait_for(15s));
+        EXPECT_EQ(first.exit_code(), 0) << first.err();
+    }
+    EXPECT_EQ(joined(leftovers(before)), "");
+}
+
+// EAL refusing its own arguments, and our configuration refused after EAL started: one line,
+// non-zero, nothing left.
+TEST(DpdkRuntime, FailedStartsAreOneLineAndLeaveNothing) {
+    const auto before = dpdk_runtime_listing();
+    {
+        Scratch s;
+        const std::vector<std::string> ours = {"--driver", "socket", "--bind", "127.0.0.1:0", "--protocol-id", "9",
+                                               "--key", s.key};
+        struct Case {
+            std::vector<std::string> eal, extra;
+            int status;
+            std::string needle;
+        };
+        const std::vector<Case> cases = {
+            {{"-l", "0-1", "--no-such-eal-option"}, {}, 1, "EAL initialisation failed"},  // EAL refuses
+            {{"-l", "0-1"}, {"--workers", "4"}, 1, "--workers 4 needs"},            // ours, after EAL
+            {{"-l", "0-1", "--vdev", "net_nonesuch0"}, {}, 1, "EAL initialisation failed"},
+        };
+        for (size_t i = 0; i < cases.size(); ++i) {
+            const Case& c = cases[i];
+            const std::string srv = prefix("srv") + "-" + std::to_string(i);
+            std::vector<std::string> args = ours;
+            args.insert(args.end(), c.extra.begin(), c.extra.end());
+            Process p(server_args(srv, c.eal, args), s.log("fail" + std::to_string(i)));
+            ASSERT_TRUE(p.wait_for(20s));
+            EXPECT_EQ(p.exit_code(), c.status) << i;
+            EXPECT_EQ(lines(p.err()), 1u) << i << ": " << p.err();
+            EXPECT_NE(p.err().find(c.needle), std::string::npos) << i << ": " << p.err();
+            EXPECT_EQ(p.err().find("Success"), std::string::npos) << p.err();
+            EXPECT_FALSE(runtime_dir_exists(srv)) << i;
+        }
+        // The client's EAL failure too (a port that does not exist).
+        const std::string cli = prefix("cli");
+        Process client({kClient, "--no-huge", "--no-pci", "-m", "256", "--file-prefix", cli, "--log-level", "error",
+                        "-l", "0", "--vdev", "net_nonesuch0", "--", "--server", "127.0.0.1:1", "--key", s.key,
+                        "--protocol-id", "9"},
+                       s.log("client"));
+        ASSERT_TRUE(client.wait_for(20s));
+        EXPECT_EQ(client.exit_code(), 1);
+        EXPECT_EQ(lines(client.err()), 1u) << client.err();
+        EXPECT_FALSE(runtime_dir_exists(cli));
+    }
+    EXPECT_EQ(joined(leftovers(before)), "");
+}
+
+// What a SIGKILL leaves (no exit path runs) is swept by the next DPDK start, once its owner is
+// provably gone (nobody holds the config lock).
+TEST(DpdkRuntime, KilledServersDirectoryIsSweptByTheNextStart) {
+    Scratch s;
+    const std::string srv = prefix("srv");
+    {
+        Process server(server_args(srv, {"-l", "0-1"},
+                                   {"--driver", "socket", "--bind", "127.0.0.1:0", "--protocol-id", "9", "--key", s.key}),
+                       s.log("server"));
+        ASSERT_TRUE(server.wait_output("pomelo-server: serving", 20s)) << server.out() << server.err();
+        server.signal(SIGKILL);
+        ASSERT_TRUE(server.wait_for(15s));
+    }
+    ASSERT_TRUE(runtime_dir_exists(srv));  // nothing ran: it is still there
+    // A start sweeps directories untouched for 2 s (a starting primary locks its config a
+    // moment after creating it); bounded by attempts, each a whole process start.
+    bool swept = false;
+    for (int attempt = 0; attempt < 30 && !swept; ++attempt) {
+        Process next(server_args(prefix("next"), {"-l", "0-1"},
+                                 {"--driver", "socket", "--bind", "127.0.0.1:0", "--protocol-id", "9", "--key",
+                                  s.key, "--workers", "4"}),
+                     s.log("next"));
+        ASSERT_TRUE(next.wait_for(20s));
+        swept = !runtime_dir_exists(srv);
+        if (!swept) std::this_thread::sleep_for(500ms);
+    }
+    EXPECT_TRUE(swept);
+    EXPECT_FALSE(runtime_dir_exists(prefix("next")));
+}
+
+// ---------------------------------------------------------------------------------------------
+// --bind with port 0: the kernel picks the port, the server announces it, and the own-address
+// check uses it (a token must list the announced address, not port 0).
+
+crypto::Key read_key(const std::string& path) {
+    std::ifstream f(path);
+    std::string hex;
+    f >> hex;
+    crypto::Key k;
+    for (size_t i = 0; i < 32 && 2 * i + 1 < hex.size(); ++i)
+        k.bytes[i] = static_cast<uint8_t>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
+    return k;
+}
+
+// A REQUEST (spec §8.1) for a fresh token listing `listed`, sent from a new UDP socket to
+// `to`. Returns the socket (the caller reads the reply, if any, and closes it).
+int send_request(const wire::Address& listed, const wire::Address& to, const crypto::Key& key, uint64_t protocol_id) {
+    wire::TokenSpec spec;
+    spec.protocol_id = protocol_id;
+    spec.create_ms = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+    spec.expire_ms = spec.create_ms + 60'000;
+    crypto::random_bytes(spec.nonce.data(), spec.nonce.size());
+    spec.private_part.client_id = 77;
+    spec.private_part.timeout_seconds = 5;
+    spec.private_part.addresses.push(listed);
+    spec.private_part.client_to_server_key = crypto::Key::random();
+    spec.private_part.server_to_client_key = crypto::Key::random();
+    std::array<uint8_t, wire::kConnectTokenSize> bytes{};
+    wire::ConnectToken token;
+    if (wire::mint_connect_token(spec, key, bytes) != wire::WireError::ok ||
+        wire::decode_connect_token(bytes, token) != wire::WireError::ok) {
+        ADD_FAILURE() << "cannot mint a token";
+        return -1;
+    }
+    std::array<uint8_t, 2048> request{};
+    const size_t n = wire::write_request(token, request);
+    const bool v6 = to.type == wire::AddressType::ipv6;
+    sockaddr_storage sa{};
+    socklen_t len = 0;
+    if (v6) {
+        auto* s6 = reinterpret_cast<sockaddr_in6*>(&sa);
+        s6->sin6_family = AF_INET6;
+        std::memcpy(&s6->sin6_addr, to.ip.data(), 16);
+        s6->sin6_port = htons(to.port);
+        len = sizeof *s6;
+    } else {
+        auto* s4 = reinterpret_cast<sockaddr_in*>(&sa);
+        s4->sin_family = AF_INET;
+        std::memcpy(&s4->sin_addr, to.ip.data(), 4);
+        s4->sin_port = htons(to.port);
+        len = sizeof *s4;
+    }
+    const int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    EXPECT_GE(fd, 0);
+    EXPECT_EQ(::sendto(fd, request.data(), n, 0, reinterpret_cast<sockaddr*>(&sa), len), static_cast<ssize_t>(n));
+    return fd;
+}
+
+void bind_port_zero(const std::string& bind) {
+    ASSERT_TRUE(crypto::init());
+    Scratch s;
+    const std::string srv = prefix("srv");
+    Process server(server_args(srv, {"-l", "0-1"},
+                               {"--driver", "socket", "--bind", bind, "--protocol-id", "0x5150", "--key", s.key}),
+                   s.log("server"));
+    ASSERT_TRUE(server.wait_output(" on socket", 20s)) << server.out() << server.err();
+    // "pomelo-server: serving ADDR on socket ..."
+    const std::string out = server.out();
+    const size_t from = out.find("serving ") + 8;
+    const auto announced = wire::Address::parse(out.substr(from, out.find(" on ", from) - from));
+    ASSERT_TRUE(announced) << out;
+    ASSERT_NE(announced->port, 0);
+
+    // A token for the announced address connects and echoes (pomelo-client lists --server).
+    Process client({kClient, "--", "--server", announced->to_string(), "--key", s.key, "--protocol-id", "0x5150",
+                    "--clients", "3", "--payloads", "100", "--json"},
+                   s.log("client"));
+    ASSERT_TRUE(client.wait_for(60s));
+    EXPECT_EQ(client.exit_code(), 0) << client.out() << client.err();
+    json r = client_json(client);
+    EXPECT_EQ(r["clients"]["connected"], 3);
+    EXPECT_EQ(r["payloads"]["echoed"], 300);
+
+    // A token for port 0, sent to the announced address: dropped as not ours, no reply.
+    wire::Address port_zero = *announced;
+    port_zero.port = 0;
+    const crypto::Key key = read_key(s.key);
+    const int fd = send_request(port_zero, *announced, key, 0x5150);
+    ASSERT_GE(fd, 0);
+    EXPECT_TRUE(wait_summary(srv, [](const json&) { return true; }, 10s));
+    bool dropped = false;
+    for (int i = 0; i < 100 && !dropped; ++i) {
+        auto d = stats(srv, "drops");
+        dropped = d && (*d)["address_not_in_token"].get<int>() >= 1;
+        if (!dropped) std::this_thread::sleep_for(200ms);
+    }
+    EXPECT_TRUE(dropped);
+    uint8_t reply[1500];
+    EXPECT_LT(::recv(fd, reply, sizeof reply, MSG_DONTWAIT), 0);  // no CHALLENGE came back
+    ::close(fd);
+
+    server.signal(SIGTERM);
+    ASSERT_TRUE(server.wait_for(15s));
+    EXPECT_EQ(server.exit_code(), 0) << server.err();
+    EXPECT_NE(server.out().find("3 connections served"), std::string::npos) << server.out();
+}
+
+TEST(EndToEnd, BindPortZeroIpv4ChecksTokensAgainstTheAnnouncedAddress) { bind_port_zero("127.0.0.1:0"); }
+TEST(EndToEnd, BindPortZeroIpv6ChecksTokensAgainstTheAnnouncedAddress) { bind_port_zero("[::1]:0"); }
 
 }  // namespace
 }  // namespace pomelo::test
