@@ -253,7 +253,7 @@ void EngineBed::transmit(BedClient& c, const Bytes& datagram) {
         throw std::runtime_error("engine bed: the peer port refused a datagram");
 }
 
-void EngineBed::pump() {
+void EngineBed::pump(bool busy) {
     constexpr uint16_t kBurst = 32;
     rte_mbuf* pkts[kBurst];
     wire::Address from[kBurst];
@@ -289,7 +289,7 @@ void EngineBed::pump() {
         for (const Bytes& d : c->peer.resend()) c->send(d);
         c->last_resend_ = now;
     }
-    if (idle) {
+    if (idle && !busy) {
         timespec ts{0, 50'000};
         nanosleep(&ts, nullptr);  // leave the CPU to the lcores
     }
@@ -343,16 +343,20 @@ unsigned EngineBed::flood(Flood& f, rte_mempool* pool, unsigned n, uint16_t q) {
     rte_mbuf* pkts[kMax];
     n = std::min(n, kMax);
     unsigned built = 0;
-    for (; built < n; ++built) {
-        rte_mbuf* m = rte_pktmbuf_alloc(pool);
-        if (!m) break;
+    if (rte_pktmbuf_alloc_bulk(pool, pkts, n) != 0) {  // all or nothing: fall back to one by one
+        for (; built < n; ++built)
+            if (!(pkts[built] = rte_pktmbuf_alloc(pool))) break;
+    } else {
+        built = n;
+    }
+    for (unsigned i = 0; i < built; ++i) {
+        rte_mbuf* m = pkts[i];
         uint8_t* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(f.frame.size())));
         std::memcpy(p, f.frame.data(), f.frame.size());
         uint16_t port = f.next_port++;
         if (port == 0) port = f.next_port++;  // port 0 is not a source
         p[kUdpSrcPort] = static_cast<uint8_t>(port >> 8);
         p[kUdpSrcPort + 1] = static_cast<uint8_t>(port);
-        pkts[built] = m;
     }
     const unsigned sent = inject(pkts, built, q);
     if (sent < built) rte_pktmbuf_free_bulk(pkts + sent, built - sent);

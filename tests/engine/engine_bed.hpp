@@ -119,8 +119,9 @@ public:
     // A token for `client_id` listing `listed` (default: bind 0), minted with the bed's key.
     Bytes mint(int64_t client_id, std::optional<wire::Address> listed = std::nullopt, int32_t timeout_s = 0) const;
 
-    // Peers: every datagram the peer port receives goes to the client on its address.
-    void pump();
+    // Peers: every datagram the peer port receives goes to the client on its address. An
+    // idle pump sleeps 50 us (leaving the CPU to the lcores) unless `busy`.
+    void pump(bool busy = false);
     // Pumps until done() or `limit` (a generous bound that only ends a failing test).
     bool until(const std::function<bool()>& done, std::chrono::milliseconds limit = std::chrono::seconds(20));
     void pump_for(std::chrono::milliseconds d);

@@ -429,7 +429,7 @@ TEST(EngineBed, RequestFloodAtHalfThePrefilterRateCostsConnectedPeersNothing) {
             }
             next_payload += step;
         }
-        bed.pump();
+        bed.pump(true);
     }
     const double seconds = double(rte_get_tsc_cycles() - start) / double(hz);
     bed.until([&] {
