@@ -6,6 +6,7 @@
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 
+#include <algorithm>
 #include <cstring>
 #include <ctime>
 #include <map>
@@ -306,6 +307,32 @@ bool EngineBed::until(const std::function<bool()>& done, std::chrono::millisecon
 
 void EngineBed::pump_for(std::chrono::milliseconds d) {
     until([] { return false; }, d);
+}
+
+bool EngineBed::connect(const std::vector<BedClient*>& cs, std::chrono::milliseconds limit) {
+    for (BedClient* c : cs) c->start();
+    return until([&] { return std::all_of(cs.begin(), cs.end(), [](BedClient* c) { return c->peer.connected(); }); },
+                 limit);
+}
+
+size_t EngineBed::echo(BedClient& c, size_t n, size_t size, uint32_t seed) {
+    const size_t before = c.peer.payloads().size();
+    std::vector<Bytes> sent;
+    for (size_t i = 0; i < n; ++i) {
+        sent.push_back(pattern(size, seed + static_cast<uint32_t>(i)));
+        c.send_payload(sent.back());
+        pump(true);
+    }
+    until([&] { return c.peer.payloads().size() >= before + n; }, std::chrono::seconds(5));
+    size_t same = 0;
+    for (size_t i = 0; i < n && before + i < c.peer.payloads().size(); ++i) same += c.peer.payloads()[before + i] == sent[i];
+    return same;
+}
+
+Bytes pattern(size_t n, uint32_t seed) {
+    Bytes b(n);
+    for (size_t i = 0; i < n; ++i) b[i] = static_cast<uint8_t>(seed * 131 + i * 7 + (seed >> 8));
+    return b;
 }
 
 rte_mbuf* EngineBed::frame(rte_mempool* pool, const wire::Address& from, const wire::Address& to,

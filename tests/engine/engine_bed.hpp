@@ -125,6 +125,11 @@ public:
     // Pumps until done() or `limit` (a generous bound that only ends a failing test).
     bool until(const std::function<bool()>& done, std::chrono::milliseconds limit = std::chrono::seconds(20));
     void pump_for(std::chrono::milliseconds d);
+    // Starts every client's handshake and pumps until all are connected (false at `limit`).
+    bool connect(const std::vector<BedClient*>& clients, std::chrono::milliseconds limit = std::chrono::seconds(10));
+    // Sends `n` PAYLOADs of `size` bytes (contents from `seed`) and waits for their echoes;
+    // returns how many came back byte-identical, in order.
+    size_t echo(BedClient& c, size_t n, size_t size = 200, uint32_t seed = 1);
     uint64_t unclaimed() const { return unclaimed_; }  // datagrams to peer addresses with no client
 
     // Raw cable access, for floods: frames built here (Ethernet/IPv4/UDP, software checksums)
@@ -174,6 +179,9 @@ private:
     std::vector<BedClient*> clients_;  // by address index
     uint64_t unclaimed_ = 0;
 };
+
+// `n` bytes that differ with `seed`.
+Bytes pattern(size_t n, uint32_t seed);
 
 // Every authenticated datagram a set of peers captured, as (server-to-client key, sequence)
 // pairs; returns a description of each pair seen twice (empty if none).

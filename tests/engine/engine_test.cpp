@@ -22,37 +22,17 @@ namespace {
 using namespace std::chrono_literals;
 using Client = std::unique_ptr<BedClient>;
 
-Bytes pattern(size_t n, uint32_t seed) {
-    Bytes b(n);
-    for (size_t i = 0; i < n; ++i) b[i] = static_cast<uint8_t>(seed * 131 + i * 7 + (seed >> 8));
-    return b;
-}
-
 Client client(EngineBed& bed, unsigned index, int64_t client_id, unsigned bind = 0, uint16_t queue = 0) {
     const wire::Address server = bed.options().binds[bind];
     return std::make_unique<BedClient>(bed, index, bed.mint(client_id, server), server, queue);
 }
 
 bool connect_all(EngineBed& bed, const std::vector<BedClient*>& cs, std::chrono::milliseconds limit = 10s) {
-    for (BedClient* c : cs) c->start();
-    return bed.until(
-        [&] { return std::all_of(cs.begin(), cs.end(), [](BedClient* c) { return c->peer.connected(); }); }, limit);
+    return bed.connect(cs, limit);
 }
 
-// Sends `n` payloads and waits for their echoes; returns how many came back byte-identical.
 size_t echo(EngineBed& bed, BedClient& c, size_t n, size_t size = 200, uint32_t seed = 1) {
-    const size_t before = c.peer.payloads().size();
-    std::vector<Bytes> sent;
-    for (size_t i = 0; i < n; ++i) {
-        sent.push_back(pattern(size, seed + static_cast<uint32_t>(i)));
-        c.send_payload(sent.back());
-        bed.pump();
-    }
-    bed.until([&] { return c.peer.payloads().size() >= before + n; }, 5s);
-    size_t same = 0;
-    for (size_t i = 0; i < n && before + i < c.peer.payloads().size(); ++i)
-        same += c.peer.payloads()[before + i] == sent[i];
-    return same;
+    return bed.echo(c, n, size, seed);
 }
 
 // What the datagrams that failed to open under the token key do open under, for messages.
