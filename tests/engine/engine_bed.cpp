@@ -148,14 +148,6 @@ EngineBed::~EngineBed() {
     if (peer_pool_) rte_mempool_free(peer_pool_);
 }
 
-template <class C>
-concept HasTokenJournal = requires(C c) { c.token_journal = std::string(); };
-
-template <class C>
-void set_token_journal(C& c, const std::string& path) {
-    if constexpr (HasTokenJournal<C>) c.token_journal = path;
-}
-
 void EngineBed::start() {
     if (!engine_) {
         engine::EngineConfig cfg;
@@ -163,7 +155,7 @@ void EngineBed::start() {
         cfg.server.private_key = options_.key;
         cfg.server.max_clients = options_.max_clients;
         cfg.server.public_addresses = options_.binds;
-        if (!options_.token_journal.empty()) set_token_journal(cfg.server, options_.token_journal);
+        cfg.token_journal = options_.token_journal;
         cfg.workers = options_.workers;
         cfg.mbufs = options_.mbufs;
         cfg.control_ring_size = options_.control_ring_size;

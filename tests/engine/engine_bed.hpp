@@ -42,12 +42,12 @@ struct BedOptions {
     std::vector<wire::Address> binds = {server_address(0)};
     uint32_t max_clients = 64;
     uint32_t mbufs = 16383;                                 // the engine's pool, as pomelo-server sizes it
-    uint32_t control_ring_size = 8192;
+    uint32_t control_ring_size = engine::EngineConfig{}.control_ring_size;
     uint64_t shutdown_grace_ns = 2'000'000'000;
     uint64_t stats_interval_ns = 200'000'000;               // how fresh snapshot() is
     uint32_t peer_addresses = 256;
     int32_t token_timeout_s = 15;
-    std::string token_journal;                              // server::Config::token_journal, once it exists
+    std::string token_journal;                              // EngineConfig::token_journal (empty: none)
     crypto::Key key = crypto::Key::random();
     uint32_t cable_ring = 4096;                             // per queue, each way
 };
