@@ -496,9 +496,11 @@ TEST(EngineBed, TimerVisitsAreBoundedByTimersDueNotByLoops) {
                 static_cast<unsigned long long>(visits));
     EXPECT_GE(due, 200u) << "200 peers pinged at 10 Hz for over a second";
     EXPECT_GT(loops, 10 * due) << "the worker should loop far more often than timers fire";
-    // A walk of a slot looks at the few timers sharing it; the snapshots' windows are not
-    // exactly the PINGs' window, hence the margin. Re-walking per loop costs loops x timers.
-    EXPECT_LE(visits, 8 * (due + 200)) << "timers are looked at per loop, not per timer due";
+    // A walk of a slot looks at every timer sharing it (peers that connected together share
+    // slots: ~8 visits per timer due here), and the snapshots' window is not exactly the
+    // PINGs', hence the wide margin. Re-walking the current slot on every loop instead costs
+    // about loops x timers per slot: millions.
+    EXPECT_LE(visits, 64 * (due + 200)) << "timers are looked at per loop, not per timer due";
     bed.join();
 }
 
