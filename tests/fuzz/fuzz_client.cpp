@@ -10,6 +10,8 @@
 //                        token's client-to-server key and protocol id; a PING names the
 //                        client id the server gave
 //   "client_nonce_reuse" no (key, sequence) pair carries two different AD || plaintexts (§9)
+//   "client_token_reuse" connect() refuses a token that already served a connection (§9: "our
+//                        client never reuses a token after a connection was established")
 //   "client_commit"      state and outcome move on a received datagram only if it is authentic
 //                        (harness-sealed under the token's server-to-client key and protocol id,
 //                        intact, from the address being connected to) and of the type that
@@ -61,6 +63,8 @@ struct Harness final : client::Events {
     int token = -1;  // the token of the current connect()
     std::set<std::vector<uint8_t>> challenges;  // bodies of authentic CHALLENGEs to this client
     std::set<std::pair<int, uint64_t>> delivered;
+    std::set<int> connected_tokens;       // tokens that reached CONNECTED
+    std::array<uint32_t, kTokens> reuses{};  // tolerated token reuses: a fresh ledger space each
     std::vector<Sent> history;
     NonceLedger ledger;
     uint64_t received = 0;
@@ -100,6 +104,7 @@ struct Harness final : client::Events {
                            "connected with a client id the PING did not carry");
         }
         given_client_id = client_id;
+        connected_tokens.insert(token);
     }
 
     void on_payload(std::span<const uint8_t> payload) override {
@@ -156,7 +161,8 @@ struct Harness final : client::Events {
                                d.type == PacketType::disconnect,
                            std::string("client sent a ") + wire::to_string(d.type));
             FUZZ_INVARIANT("client_nonce_reuse",
-                           ledger.record(static_cast<uint32_t>(token), h.sequence, d.bytes[0], plain, 0) < 0,
+                           ledger.record(static_cast<uint32_t>(token) * 1024 + reuses[token], h.sequence, d.bytes[0],
+                                         plain, 0) < 0,
                            "sequence " + std::to_string(h.sequence) + " under token " + std::to_string(token) +
                                "'s client-to-server key carried two plaintexts (" + wire::to_string(d.type) + ")");
         }
@@ -413,6 +419,15 @@ struct Harness final : client::Events {
                             const bool expired = tokens()[t].expire_ms < clock.now.unix_ms;
                             FUZZ_INVARIANT("client_transition", expired && cl->outcome() == Outcome::token_expired,
                                            "connect refused a valid token");
+                        } else if (connected_tokens.count(token)) {
+                            // Its keys and restarted counters would repeat nonces, and the new
+                            // connection's empty replay window accepts the old one's packets (§9).
+                            FUZZ_INVARIANT("client_token_reuse", false,
+                                           "connect() accepted token " + std::to_string(t) +
+                                               ", which already served a connection");
+                            ++reuses[t];
+                            connected_tokens.erase(token);
+                            delivered.clear();
                         }
                     });
                     break;

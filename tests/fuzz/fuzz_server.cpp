@@ -21,6 +21,8 @@
 //                     a peer's replay window, liveness or state move only on an authentic
 //                     datagram from its address under its key; PAYLOAD and client DISCONNECT
 //                     events only from authentic packets, each PAYLOAD at most once
+//   "commit_mixed_token"  a peer authenticated under one token's keys carries another
+//                     token's client id and user data
 //   "counters"        rx by type + drops by reason (send-side no_tx_buffer excluded) ==
 //                     datagrams received; tx by type == datagrams the outbox transmitted
 //   "pool"            every outbox buffer is back after each flush, none released twice
@@ -132,15 +134,28 @@ struct Harness final : server::Events {
         FUZZ_TRACE("  event: connect client %lld", static_cast<long long>(client_id));
         FUZZ_INVARIANT("commit_unauth", p != nullptr, "on_connect for a peer the server does not have");
         FUZZ_INVARIANT("commit_unauth", step == Step::receive, "connection created outside a receive pass");
-        int token = -1;
+        int token = -1, mixed = -1;
         unsigned src = 0;
         for (const Sent& s : burst) {
             if (s.type != 3 || !s.intact || s.sealed_token < 0 || !(source(s.src) == p->address)) continue;
             const MintedToken& t = tokens()[static_cast<unsigned>(s.sealed_token)];
-            if (t.client_id == client_id && t.user_data == user_data && s.issued_challenge) {
+            if (!s.issued_challenge) continue;
+            if (t.client_id == client_id && t.user_data == user_data) {
                 token = s.sealed_token;
                 src = s.src;
+            } else {
+                mixed = s.sealed_token;
+                src = s.src;
             }
+        }
+        if (token < 0 && mixed >= 0) {
+            // Authenticated under one token's keys, but the identity (client id, user data)
+            // is another token's: a challenge token issued for one REQUEST went out under the
+            // keys of another.
+            FUZZ_INVARIANT("commit_mixed_token", false,
+                           "connection at " + p->address.to_string() + " has token " + std::to_string(mixed) +
+                               "'s keys but client id " + std::to_string(client_id) + " and user data of another token");
+            token = mixed;
         }
         FUZZ_INVARIANT("commit_unauth", token >= 0,
                        "connection of client " + std::to_string(client_id) + " at " + p->address.to_string() +
@@ -384,6 +399,7 @@ struct Harness final : server::Events {
         const uint16_t pos = p.u16();
         const uint8_t x = p.u8();
         w[pos % w.size()] ^= x ? x : 1;
+        FUZZ_TRACE("  (mutated byte %zu of %zu)", pos % w.size(), w.size());
     }
 
     void op_request(Program& p) {
@@ -418,6 +434,8 @@ struct Harness final : server::Events {
         s.sealed_token = token;
         s.intact = true;
         s.issued_challenge = issued.count(s.plain) > 0;
+        FUZZ_TRACE("  (RESPONSE flags %#x, challenge of token %d, sealed under token %d, issued %d)", f,
+                   from.challenge_token, token, s.issued_challenge);
         if (f & 4) {
             mutate(p, s.wire);
             s.intact = false;
