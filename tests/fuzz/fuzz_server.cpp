@@ -13,6 +13,9 @@
 //   "conn_auth"       every PING/PONG/PAYLOAD/DISCONNECT opens under its connection's key
 //   "nonce_reuse"     no (key, sequence) pair carries two different AD || plaintexts (§9);
 //   "nonce_reuse_restart"  the same across a restart of the server
+//   "token_reuse"     with refuse_token_reuse, no token serves two connections (§12.10);
+//   "token_reuse_restart"  the same across a restart (with it off, a reuse starts a fresh
+//                     ledger space for the token: the configuration accepts it)
 //   "reply_spacing"   CHALLENGE/DENIED to one source at least handshake_interval_ns apart
 //   "unsolicited"     handshake replies only to a source that sent an intact REQUEST or
 //                     RESPONSE in that pass; nothing to addresses that never sent
@@ -99,6 +102,8 @@ struct Harness final : server::Events {
     std::set<std::vector<uint8_t>> issued;  // CHALLENGE bodies the server sent
     std::set<std::pair<unsigned, uint64_t>> delivered;  // (token, sequence) of PAYLOADs delivered
     NonceLedger ledger;
+    std::array<int, kTokens> connected_epoch;  // epoch a token last served a connection in, -1: never
+    std::array<uint32_t, kTokens> generation{};  // bumped per reuse: a fresh ledger space
     int epoch = 0;
     uint64_t received = 0;
     Step step = Step::call;
@@ -117,6 +122,7 @@ struct Harness final : server::Events {
         config.rate_limit_slots = 64;
         out = std::make_unique<PoolOutbox>(*aead, 1 + b4 % 8, 1 + (b4 >> 3) % 8);
         burst_cap = 1 + b5 % kMaxBurst;
+        connected_epoch.fill(-1);
         srv = std::make_unique<server::Server>(config, *this, *out);
         srv->start(clock.now);
     }
@@ -164,6 +170,19 @@ struct Harness final : server::Events {
             FUZZ_INVARIANT("capacity", !t.live || tokens()[t.token].client_id != client_id,
                            "client id " + std::to_string(client_id) + " connected twice");
         if (token < 0) return;
+        const unsigned k = static_cast<unsigned>(token);
+        if (connected_epoch[k] >= 0) {
+            // The token's keys serve a second connection: its counters restart at 0 under the
+            // same keys and the old connection's packets replay into the new one (§9, §12.10).
+            FUZZ_INVARIANT(connected_epoch[k] == epoch ? "token_reuse" : "token_reuse_restart",
+                           !config.refuse_token_reuse,
+                           "token " + std::to_string(k) + " connected again at " + p->address.to_string() +
+                               (connected_epoch[k] == epoch ? "" : " after a restart"));
+            ++generation[k];
+            for (auto it = delivered.begin(); it != delivered.end();)
+                it = it->first == k ? delivered.erase(it) : std::next(it);
+        }
+        connected_epoch[k] = epoch;
         Tracked t;
         t.id = id;
         t.address = p->address;
@@ -327,7 +346,8 @@ struct Harness final : server::Events {
                 FUZZ_INVARIANT("conn_auth", false, std::string("server sent a ") + wire::to_string(d.type));
                 continue;
             }
-            const int other = ledger.record(static_cast<uint32_t>(key), h.sequence, d.bytes[0], plain, epoch);
+            const uint32_t key_id = static_cast<uint32_t>(key) * 1024 + generation[static_cast<unsigned>(key)];
+            const int other = ledger.record(key_id, h.sequence, d.bytes[0], plain, epoch);
             FUZZ_INVARIANT(other == epoch || other < 0 ? "nonce_reuse" : "nonce_reuse_restart", other < 0,
                            "sequence " + std::to_string(h.sequence) + " under token " + std::to_string(key) +
                                "'s server-to-client key carried two plaintexts (" + wire::to_string(d.type) + " to " +
