@@ -78,6 +78,7 @@ struct Tracked {
     wire::Address address;
     unsigned src = 0;
     unsigned token = 0;
+    int64_t client_id = 0;  // as the server reported it
     bool live = true;
     // Snapshot before a step.
     server::PeerState state{};
@@ -167,7 +168,7 @@ struct Harness final : server::Events {
                        "connection of client " + std::to_string(client_id) + " at " + p->address.to_string() +
                            " without an authentic RESPONSE carrying an issued challenge token");
         for (const Tracked& t : peers)
-            FUZZ_INVARIANT("capacity", !t.live || tokens()[t.token].client_id != client_id,
+            FUZZ_INVARIANT("capacity", !t.live || t.client_id != client_id,
                            "client id " + std::to_string(client_id) + " connected twice");
         if (token < 0) return;
         const unsigned k = static_cast<unsigned>(token);
@@ -188,6 +189,7 @@ struct Harness final : server::Events {
         t.address = p->address;
         t.src = src;
         t.token = static_cast<unsigned>(token);
+        t.client_id = client_id;
         peers.push_back(t);
         sources[src].conn_token = token;
     }

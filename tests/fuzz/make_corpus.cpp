@@ -109,11 +109,17 @@ constexpr uint64_t kPreSeq = uint64_t{1} << 63;
 struct ServerProgram : ss::ProgramWriter {
     // max_clients, max_pending, token_history, disconnect packets; outbox 8 buffers, burst 8.
     ServerProgram(unsigned max_clients, unsigned max_pending, unsigned history, unsigned disconnects = 10,
-                  unsigned flags = 0) {
-        u8(max_clients - 1).u8(max_pending - 1).u8(history - 1).u8(flags | (disconnects - 1) << 4).u8(63).u8(15);
+                  unsigned flags = 0, unsigned buffers = 8) {
+        u8(max_clients - 1).u8(max_pending - 1).u8(history - 1).u8(flags | (disconnects - 1) << 4);
+        u8(7 | (buffers - 1) << 3).u8(15);
     }
     ServerProgram& request(unsigned src, unsigned token) {
         u8(ss::server_op::request).u8(src).u8(token).u8(0);
+        return *this;
+    }
+    // A REQUEST with one byte flipped (xor 1) at `pos`.
+    ServerProgram& mutated_request(unsigned src, unsigned token, unsigned pos) {
+        u8(ss::server_op::request).u8(src).u8(token).u8(1).u16(pos).u8(1);
         return *this;
     }
     ServerProgram& response(unsigned src, uint64_t seq = kPreSeq | 0x1234) {
@@ -221,6 +227,13 @@ void add_session_seeds(Corpus& c) {
           ServerProgram(1, 2, 16).request(0, a).request(3, b).pass().response(0).response(3).pass().b);
     // One pending slot, two handshakes in one pass: the slot is recycled under a queued CHALLENGE.
     c.add("fuzz_server", "pending-recycled", ServerProgram(4, 1, 16).request(0, a).request(3, b).pass().response(0).pass().b);
+    // Two tokens from one source in one pass, one buffer: the first CHALLENGE (token 3's
+    // challenge token) is sealed at flush under the pending record's keys, rewritten by then to
+    // token 0's; the RESPONSE under token 0's keys connects with token 3's identity.
+    c.add("fuzz_server", "pending-rewritten",
+          ServerProgram(4, 4, 16, 10, 0, 1).request(0, token_index(0, ss::kShortLived)).request(0, a).pass().response(0).pass().b);
+    // A REQUEST whose ciphertext does not authenticate but whose tag is a pending record's.
+    c.add("fuzz_server", "request-mutated-cached", ServerProgram(4, 4, 16).request(0, a).pass().advance(9).mutated_request(0, a, 915).pass().b);
     // Two REQUESTs from one source in one pass: the rate limit must let one reply through.
     c.add("fuzz_server", "rate-limit", ServerProgram(4, 4, 16).request(0, a).request(0, a).pass().advance(3).request(0, a).pass().b);
     // Token reuse: after a restart, and after the history forgot the token.
