@@ -10,6 +10,11 @@
 #
 #   scripts/fuzz.sh [SECONDS]        e.g. scripts/fuzz.sh 60
 #   FUZZ_TARGETS="fuzz_packet fuzz_request" scripts/fuzz.sh 30   (subset)
+#
+# fuzz_server and fuzz_client run programs of datagrams against the state machines and check
+# invariants by name (tests/fuzz/README.md). POMELO_FUZZ_TOLERATE="name,name" turns the named
+# invariants into a count instead of a crash (to explore past a known finding); unset, every
+# invariant is fatal. POMELO_FUZZ_TRACE=1 with one input prints the program step by step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
