@@ -82,7 +82,7 @@ private:
 };
 
 struct ClientPoolStats {
-    static constexpr unsigned kOutcomes = static_cast<unsigned>(client::Outcome::disconnected) + 1;
+    static constexpr unsigned kOutcomes = client::kOutcomeCount;
 
     uint32_t clients = 0;
     uint32_t started = 0;          // connect() accepted the token

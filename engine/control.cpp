@@ -73,30 +73,34 @@ void Control::handle(rte_mbuf** pkts, unsigned n, const Now& now) {
         server::RxDatagram d{bytes, info.address, info.local, link_of(info.hop)};
         if (info.worker != origin_) outbox_->flush();  // replies leave through the origin's queue
         origin_ = info.worker;
-        // A RESPONSE may create a connection: its worker's ring must have room (cheap, checked
-        // first so the client can resend); this thread is the ring's only producer.
-        if (bytes[0] != 0 && rte_ring_free_count(shared_.workers[info.worker]->rings().new_peers) <= naccepted) {
-            ++local_.drops[EngineDrop::new_peer_ring_full];
-            rte_pktmbuf_free(m);
-            continue;
+        // A RESPONSE may create a connection: a ring slot and a record must be ready before the
+        // handshake consumes its pending record, or the client could not resend. This thread is
+        // the ring's only producer. The record is constructed only on success.
+        void* record = nullptr;
+        if (bytes[0] != 0) {
+            if (rte_ring_free_count(shared_.workers[info.worker]->rings().new_peers) <= naccepted) {
+                ++local_.drops[EngineDrop::new_peer_ring_full];
+                rte_pktmbuf_free(m);
+                continue;
+            }
+            if (rte_mempool_get(shared_.new_peer_pool, &record) != 0) {
+                ++local_.drops[EngineDrop::no_new_peer_record];
+                rte_pktmbuf_free(m);
+                continue;
+            }
         }
         if (handshake_.handle(d, now, *outbox_, scratch_)) {
-            server::NewPeer* np = nullptr;
-            if (rte_mempool_get(shared_.new_peer_pool, reinterpret_cast<void**>(&np)) != 0) {
-                ++local_.drops[EngineDrop::no_new_peer_record];
-                handshake_.abandon(scratch_);  // nothing was sealed under its keys yet
-            } else {
-                // The RESPONSE authenticated: the port learns the way to the peer before its
-                // worker sends the first PING.
-                shared_.port->learn_neighbours(shared_.workers[info.worker]->io_worker(), &info.address, &info.hop, 1);
-                new (np) server::NewPeer(scratch_);
-                owners[naccepted] = info.worker;
-                accepted[naccepted++] = np;
-            }
+            // The RESPONSE authenticated: the port learns the way to the peer before its
+            // worker sends the first PING.
+            shared_.port->learn_neighbours(shared_.workers[info.worker]->io_worker(), &info.address, &info.hop, 1);
+            owners[naccepted] = info.worker;
+            accepted[naccepted++] = new (record) server::NewPeer(scratch_);
+            record = nullptr;
             crypto::secure_wipe(scratch_.user_data.data(), scratch_.user_data.size());
             scratch_.client_to_server_key.wipe();
             scratch_.server_to_client_key.wipe();
         }
+        if (record) rte_mempool_put(shared_.new_peer_pool, record);
         rte_pktmbuf_free(m);
     }
     outbox_->flush();

@@ -32,6 +32,7 @@ const char* to_string(Outcome o) {
         case Outcome::connection_lost: return "connection lost";
         case Outcome::disconnected_by_server: return "disconnected by server";
         case Outcome::disconnected: return "disconnected";
+        case Outcome::token_already_used: return "token already used";
     }
     return "?";
 }
@@ -56,6 +57,19 @@ bool Client::connect(std::span<const uint8_t> token, const Now& now) {
         outcome_ = Outcome::token_expired;
         return false;
     }
+    // A token whose keys this client already sealed connection packets with would restart its
+    // sequences at 0 under them (§9: one token, one connection): refused.
+    std::array<uint8_t, wire::kRequestSize> request;
+    wire::write_request(token_, request);
+    std::array<uint8_t, wire::kTagSize> tag;
+    std::memcpy(tag.data(), request.data() + wire::kRequestTagOffset, tag.size());
+    for (size_t i = 0; i < std::min(used_next_, used_tokens_.size()); ++i)
+        if (used_tokens_[i] == tag) {
+            token_.client_to_server_key.wipe();
+            token_.server_to_client_key.wipe();
+            outcome_ = Outcome::token_already_used;
+            return false;
+        }
     ctx_ = {token_.suite, token_.protocol_id};
     timeout_ns_ = token_.timeout_seconds > 0 ? uint64_t(token_.timeout_seconds) * kSecond : 0;
     wire::write_request(token_, request_);
@@ -223,6 +237,11 @@ void Client::on_challenge(const wire::Packet& p, const Now& now) {
     const size_t header = wire::write_header(PacketType::response, sequence, 0, response_);
     const size_t body = wire::write_challenge_body(p.challenge, std::span(response_).subspan(header));
     response_size_ = wire::seal_packet(ctx_, token_.client_to_server_key, sequence, response_, header, body);
+    if (state_ == State::sending_request) {  // from now on packets are sealed under the token's keys
+        std::array<uint8_t, wire::kTagSize> tag;
+        std::memcpy(tag.data(), request_.data() + wire::kRequestTagOffset, tag.size());
+        used_tokens_[used_next_++ % used_tokens_.size()] = tag;
+    }
     state_ = State::sending_response;
     phase_start_ns_ = now.ns;
     send_stored(std::span(response_.data(), response_size_), PacketType::response);

@@ -32,7 +32,9 @@ enum class Outcome : uint8_t {
     connection_lost,         // connected, then nothing authenticated within the timeout
     disconnected_by_server,  // the server sent DISCONNECT
     disconnected,            // we disconnected
+    token_already_used,      // this client already sealed packets under the token's keys (§9)
 };
+inline constexpr unsigned kOutcomeCount = static_cast<unsigned>(Outcome::token_already_used) + 1;
 const char* to_string(State s);
 const char* to_string(Outcome o);
 
@@ -110,6 +112,10 @@ private:
     uint64_t next_ns_ = UINT64_MAX;
 
     std::array<uint8_t, wire::kRequestSize> request_{};
+    // Tags of the last tokens whose keys this client sealed packets with (connect() refuses
+    // them): a game client typically retries with the token it just used.
+    std::array<std::array<uint8_t, wire::kTagSize>, 16> used_tokens_{};
+    size_t used_next_ = 0;
     std::array<uint8_t, wire::kMaxHeaderSize + wire::kChallengeBodySize + wire::kTagSize> response_{};
     size_t response_size_ = 0;
 

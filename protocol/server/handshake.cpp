@@ -222,12 +222,16 @@ void Handshake::on_request(const RxDatagram& d, const Now& now, Outbox& out) {
     // A token already opened is recognised by its tag before any decryption: from another
     // address it is a replay (no XChaCha20 for the attacker), from the same address a resend
     // served from the pending record.
+    // A resend is served from the pending record only if it is the very REQUEST that
+    // authenticated (same bytes, by keyed hash): the tag alone would let a REQUEST with any
+    // other ciphertext, nonce, expiry or protocol id through unauthenticated (§12.11).
     Pending* cached = nullptr;
+    auto digest = [&] { return request_hash_(d.bytes.data(), d.bytes.size()); };
     if (const TokenHistory::Entry* use = tokens_.find(tag)) {
         if (use->connected && config_.refuse_token_reuse) return counters_.drop(DropReason::token_in_use);
         if (!(use->address == from_key)) return counters_.drop(DropReason::token_in_use);
         Pending* p = find_pending(from_key);
-        if (p && p->tag == tag) cached = p;
+        if (p && p->tag == tag && p->request_digest == digest()) cached = p;
     }
 
     if (!cached) {
@@ -253,6 +257,7 @@ void Handshake::on_request(const RxDatagram& d, const Now& now, Outbox& out) {
         p.local = d.local;
         p.tag = tag;
         p.expire_ms = q.expire_ms;
+        p.request_digest = digest();
         p.client_id = token.client_id;
         p.timeout_seconds = token.timeout_seconds;
         p.ctx = {q.suite, q.protocol_id};

@@ -120,6 +120,7 @@ private:
         wire::Address reply_to;
         uint16_t local = kAnyLocal;
         uint64_t expire_ms = 0;
+        uint64_t request_digest = 0;  // keyed hash of the whole REQUEST that opened the token
         TokenTag tag{};
         int64_t client_id = 0;
         int32_t timeout_seconds = 0;
@@ -166,6 +167,7 @@ private:
     uint32_t connected_ = 0;
 
     KeyedHash rate_hash_;
+    KeyedHash request_hash_;
     std::vector<uint64_t> last_reply_ns_;
 
     uint64_t token_decrypts_ = 0;

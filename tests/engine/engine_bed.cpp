@@ -1,5 +1,9 @@
 #include "tests/engine/engine_bed.hpp"
 
+#include <unistd.h>
+
+#include <filesystem>
+
 #include <gtest/gtest.h>
 #include <rte_dev.h>
 #include <rte_eth_ring.h>
@@ -131,6 +135,8 @@ EngineBed::EngineBed(BedOptions options) : options_(std::move(options)) {
 }
 
 EngineBed::~EngineBed() {
+    if (!own_journal_.empty())
+        for (const char* suffix : {"", ".lock", ".tmp"}) std::filesystem::remove(own_journal_ + suffix);
     destroy_engine();
     server_port_.reset();
     peer_port_.reset();
@@ -155,7 +161,13 @@ void EngineBed::start() {
         cfg.server.private_key = options_.key;
         cfg.server.max_clients = options_.max_clients;
         cfg.server.public_addresses = options_.binds;
-        cfg.token_journal = options_.token_journal;
+        if (options_.token_journal.empty() && own_journal_.empty()) {
+            static int count = 0;
+            own_journal_ = (std::filesystem::temp_directory_path() /
+                            ("pomelo-bed-" + std::to_string(::getpid()) + "-" + std::to_string(count++) + ".tokens"))
+                               .string();
+        }
+        cfg.token_journal = options_.token_journal.empty() ? own_journal_ : options_.token_journal;
         cfg.workers = options_.workers;
         cfg.mbufs = options_.mbufs;
         cfg.control_ring_size = options_.control_ring_size;

@@ -47,7 +47,7 @@ struct BedOptions {
     uint64_t stats_interval_ns = 200'000'000;               // how fresh snapshot() is
     uint32_t peer_addresses = 256;
     int32_t token_timeout_s = 15;
-    std::string token_journal;                              // EngineConfig::token_journal (empty: none)
+    std::string token_journal;  // EngineConfig::token_journal (empty: one of the bed's own, removed after)
     crypto::Key key = crypto::Key::random();
     uint32_t cable_ring = 4096;                             // per queue, each way
 };
@@ -162,6 +162,7 @@ private:
     void transmit(BedClient& c, const Bytes& datagram);
 
     BedOptions options_;
+    std::string own_journal_;  // the journal used when options_.token_journal is empty
     std::string id_;
     std::vector<rte_ring*> c2s_, s2c_;
     std::string server_dev_, peer_dev_;
