@@ -45,7 +45,8 @@ void Handshake::stop() {
     challenge_key_.wipe();
     for (Pending& p : pending_)
         if (p.used) release_pending(p);
-    tokens_.clear();
+    // The token history is kept: a token that connected must not connect again after a
+    // stop and start of this object either (§9). A new process restores it from the journal.
     client_ids_.clear();
     addresses_.clear();
     connected_ = 0;

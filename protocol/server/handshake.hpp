@@ -65,7 +65,8 @@ public:
     // RUNNING -> STOPPING: every handshake datagram is dropped (server_stopped) and pending
     // records are forgotten; connections already accepted still report their end.
     void begin_shutdown();
-    // -> STOPPED: wipes the challenge key and forgets every pending record, token and client id.
+    // -> STOPPED: wipes the challenge key and forgets every pending record and client id. The
+    // token history is kept (a later start() still refuses tokens that connected).
     void stop();
     HandshakeState state() const { return state_; }
 
