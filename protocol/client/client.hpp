@@ -114,7 +114,7 @@ private:
     std::array<uint8_t, wire::kRequestSize> request_{};
     // Tags of the last tokens whose keys this client sealed packets with (connect() refuses
     // them): a game client typically retries with the token it just used.
-    std::array<std::array<uint8_t, wire::kTagSize>, 16> used_tokens_{};
+    std::array<std::array<uint8_t, wire::kTagSize>, 64> used_tokens_{};
     size_t used_next_ = 0;
     std::array<uint8_t, wire::kMaxHeaderSize + wire::kChallengeBodySize + wire::kTagSize> response_{};
     size_t response_size_ = 0;

@@ -333,8 +333,15 @@ bool Handshake::on_response(RxDatagram& d, const Now& now, Outbox& out, NewPeer&
         counters_.drop(DropReason::client_id_connected);
         return false;
     }
-    counters_.received(PacketType::response);
     if (connected_ >= config_.max_clients) {  // the reference skips this check (§19.7)
+        // A DENIED is a handshake reply like any other: one per interval per source (§12.11).
+        // The pending record stays, so a resent RESPONSE gets it after the interval.
+        if (rate_limited(from, now.ns)) {
+            counters_.drop(DropReason::rate_limited);
+            return false;
+        }
+        counters_.received(PacketType::response);
+        stamp_rate_limit(from, now.ns);
         send_denied(d, p->ctx, p->server_to_client_key, out);
         release_pending(*p);
         return false;
@@ -354,6 +361,7 @@ bool Handshake::on_response(RxDatagram& d, const Now& now, Outbox& out, NewPeer&
             counters_.drop(DropReason::token_history_full);
             return false;
     }
+    counters_.received(PacketType::response);
     client_ids_.insert(p->client_id, 1);
     addresses_.insert(wire::AddressKey::of(from), 1);
     ++connected_;

@@ -10,8 +10,9 @@
 //                        token's client-to-server key and protocol id; a PING names the
 //                        client id the server gave
 //   "client_nonce_reuse" no (key, sequence) pair carries two different AD || plaintexts (§9)
-//   "client_token_reuse" connect() refuses a token that already served a connection (§9: "our
-//                        client never reuses a token after a connection was established")
+//   "client_token_reuse" connect() refuses a token under whose keys it already sealed a packet
+//                        (§9: one token, one connection; its sequences would restart at 0),
+//                        with outcome token_already_used, and accepts every other valid token
 //   "client_commit"      state and outcome move on a received datagram only if it is authentic
 //                        (harness-sealed under the token's server-to-client key and protocol id,
 //                        intact, from the address being connected to) and of the type that
@@ -64,6 +65,7 @@ struct Harness final : client::Events {
     std::set<std::vector<uint8_t>> challenges;  // bodies of authentic CHALLENGEs to this client
     std::set<std::pair<int, uint64_t>> delivered;
     std::set<int> connected_tokens;       // tokens that reached CONNECTED
+    std::set<int> sealed_tokens;          // tokens the client sealed a packet under (RESPONSE on)
     std::array<uint32_t, kTokens> reuses{};  // tolerated token reuses: a fresh ledger space each
     std::vector<Sent> history;
     NonceLedger ledger;
@@ -138,6 +140,7 @@ struct Harness final : client::Events {
                 FUZZ_INVARIANT("client_auth", fuzz::same_bytes(d.bytes, t->request), "REQUEST differs from the token's");
                 continue;
             }
+            sealed_tokens.insert(token);
             const SpecHeader h = spec_header(d.bytes);
             const bool opens = h.ok && h.type == static_cast<unsigned>(d.type) &&
                                spec_open(t->suite, t->c2s, t->protocol_id, d.bytes, plain);
@@ -225,7 +228,8 @@ struct Harness final : client::Events {
                 FUZZ_INVARIANT("client_transition",
                                s1 == State::sending_request ||
                                    (s1 == State::disconnected &&
-                                    (o1 == Outcome::token_expired || o1 == Outcome::invalid_token)),
+                                    (o1 == Outcome::token_expired || o1 == Outcome::invalid_token ||
+                                     o1 == Outcome::token_already_used)),
                                "connect made an illegal move: " + move);
                 break;
             case Step::send:
@@ -417,9 +421,12 @@ struct Harness final : client::Events {
                         next_sequence = last_sequence = 0;
                         if (!cl->connect(tokens()[t].token, clock.now)) {
                             const bool expired = tokens()[t].expire_ms < clock.now.unix_ms;
-                            FUZZ_INVARIANT("client_transition", expired && cl->outcome() == Outcome::token_expired,
+                            const bool used = sealed_tokens.count(token) > 0;
+                            FUZZ_INVARIANT("client_transition",
+                                           (expired && cl->outcome() == Outcome::token_expired) ||
+                                               (used && cl->outcome() == Outcome::token_already_used),
                                            "connect refused a valid token");
-                        } else if (connected_tokens.count(token)) {
+                        } else if (sealed_tokens.count(token)) {
                             // Its keys and restarted counters would repeat nonces, and the new
                             // connection's empty replay window accepts the old one's packets (§9).
                             FUZZ_INVARIANT("client_token_reuse", false,

@@ -363,9 +363,18 @@ struct Harness final : server::Events {
         for (uint64_t v : c.rx) rx += v;
         for (uint64_t v : c.tx) tx += v;
         const uint64_t drops = c.total_drops() - c.drops_of(DropReason::no_tx_buffer);
-        FUZZ_INVARIANT("counters", rx + drops == received,
-                       "rx " + std::to_string(rx) + " + drops " + std::to_string(drops) + " != received " +
-                           std::to_string(received));
+        if (rx + drops != received) {
+            std::string detail;
+            for (unsigned t = 0; t < wire::kPacketTypeCount; ++t)
+                if (c.rx[t]) detail += std::string(" rx.") + wire::to_string(static_cast<wire::PacketType>(t)) + "=" + std::to_string(c.rx[t]);
+            for (unsigned i = 0; i < kDropReasonCount; ++i)
+                if (c.drops[i]) detail += std::string(" ") + name_of(static_cast<DropReason>(i)) + "=" + std::to_string(c.drops[i]);
+            for (unsigned i = 1; i < wire::kWireErrorCount; ++i)
+                if (c.wire_drops[i]) detail += std::string(" ") + wire::name_of(static_cast<wire::WireError>(i)) + "=" + std::to_string(c.wire_drops[i]);
+            FUZZ_INVARIANT("counters", false,
+                           "rx " + std::to_string(rx) + " + drops " + std::to_string(drops) + " != received " +
+                               std::to_string(received) + ":" + detail);
+        }
         FUZZ_INVARIANT("counters", tx == out->transmitted(),
                        "tx " + std::to_string(tx) + " != transmitted " + std::to_string(out->transmitted()));
         FUZZ_INVARIANT("pool", out->free_buffers() == out->buffers() && !out->double_release() && out->queued() == 0,
