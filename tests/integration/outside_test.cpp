@@ -21,7 +21,7 @@
 #include "protocol/wire/connect_token.hpp"
 #include "protocol/wire/request.hpp"
 #include "tests/integration/process.hpp"
-#include "tests/support/independent.hpp"
+#include "tests/support/independent_peer.hpp"
 
 namespace pomelo::test {
 namespace {
@@ -183,7 +183,7 @@ TEST(FromOutside, AFullServersDeniedAuthenticatesAndTheClientEndsDenied) {
         EXPECT_EQ(refused.client.outcome(), client::Outcome::denied) << "refused client " << i;
         size_t denied = 0;
         for (const auto& d : refused.received) {
-            const auto o = independent::open(d, std::span<const uint8_t, 32>(spec.private_part.server_to_client_key.bytes),
+            const auto o = indep::open(d, spec.private_part.server_to_client_key.bytes,
                                              kProtocolId);
             denied += o && o->type == 1;
         }
@@ -221,7 +221,7 @@ TEST(FromOutside, TheRateLimitGivesOneReplyPerRoundPerSource) {
         }
         size_t challenges = 0;
         for (const auto& d : raw.received) {
-            const auto o = independent::open(d, std::span<const uint8_t, 32>(spec.private_part.server_to_client_key.bytes),
+            const auto o = indep::open(d, spec.private_part.server_to_client_key.bytes,
                                              kProtocolId);
             challenges += o && o->type == 2;
         }
@@ -269,7 +269,7 @@ TEST(FromOutside, AfterARestartAConnectedTokenNeverConnectsAgainAndNoNonceRepeat
         EXPECT_FALSE(c.connected) << "T connected again after the restart";
         size_t challenges = 0;
         for (const auto& d : c.received) {
-            const auto o = independent::open(d, std::span<const uint8_t, 32>(spec.private_part.server_to_client_key.bytes),
+            const auto o = indep::open(d, spec.private_part.server_to_client_key.bytes,
                                              kProtocolId);
             challenges += o && o->type == 2;
         }
@@ -282,9 +282,9 @@ TEST(FromOutside, AfterARestartAConnectedTokenNeverConnectsAgainAndNoNonceRepeat
     // Independent check: (s2c key, sequence) -> plaintext, over both runs.
     std::map<uint64_t, std::vector<uint8_t>> seen;
     size_t opened = 0, repeats = 0;
-    const std::span<const uint8_t, 32> s2c(spec.private_part.server_to_client_key.bytes);
+    const indep::Key& s2c = spec.private_part.server_to_client_key.bytes;
     for (const auto& d : all) {
-        const auto o = independent::open(d, s2c, kProtocolId);
+        const auto o = indep::open(d, s2c, kProtocolId);
         if (!o) continue;
         ++opened;
         std::vector<uint8_t> plain = o->body;

@@ -12,7 +12,7 @@
 #include "protocol/server/token_history.hpp"
 #include "protocol/wire/header.hpp"
 #include "protocol/wire/request.hpp"
-#include "tests/support/independent.hpp"
+#include "tests/support/independent_peer.hpp"
 #include "tests/support/sim_network.hpp"
 
 namespace pomelo::test {
@@ -107,7 +107,7 @@ struct TestClient {
         out.sent.pop_front();
         return d;
     }
-    std::span<const uint8_t, 32> s2c() const { return std::span<const uint8_t, 32>(parsed.server_to_client_key.bytes); }
+    const indep::Key& s2c() const { return parsed.server_to_client_key.bytes; }
     // Runs the handshake through the server until connected (CHALLENGE, RESPONSE, PING).
     void connect(Bed& bed) {
         bed.deliver(take(), address);  // REQUEST
@@ -135,7 +135,7 @@ TEST(EngineHandshake, DeniedSealedLaterOpensUnderTheTokenKey) {
         TestClient refused(bed, 100 + i, ("198.18.1." + std::to_string(2 + i) + ":5000").c_str());
         bed.deliver(refused.take(), refused.address);
         ASSERT_EQ(bed.out.sent.size(), 1u);
-        const auto opened = independent::open(bed.out.sent[0].bytes, refused.s2c(), bed.tokens.protocol_id);
+        const auto opened = indep::open(bed.out.sent[0].bytes, refused.s2c(), bed.tokens.protocol_id);
         ASSERT_TRUE(opened) << "DENIED does not authenticate under the token's key";
         EXPECT_EQ(opened->type, 1u);  // DENIED
         EXPECT_TRUE(opened->body.empty());
@@ -158,8 +158,8 @@ TEST(EngineHandshake, RecycledPendingRecordDoesNotChangeAQueuedChallenge) {
     bed.server->receive(std::span(burst, 2), bed.now());
     bed.out.flush();  // both CHALLENGEs sealed after the second REQUEST recycled the record
     ASSERT_EQ(bed.out.sent.size(), 2u);
-    EXPECT_TRUE(independent::open(bed.out.sent[0].bytes, a.s2c(), bed.tokens.protocol_id));
-    EXPECT_TRUE(independent::open(bed.out.sent[1].bytes, b.s2c(), bed.tokens.protocol_id));
+    EXPECT_TRUE(indep::open(bed.out.sent[0].bytes, a.s2c(), bed.tokens.protocol_id));
+    EXPECT_TRUE(indep::open(bed.out.sent[1].bytes, b.s2c(), bed.tokens.protocol_id));
 }
 
 // A DENIED at RESPONSE time (capacity re-check, §19.7) after the pending record is released.
@@ -174,9 +174,13 @@ TEST(EngineHandshake, DeniedAtResponseOpensUnderTheTokenKey) {
     bed.out.sent.clear();
     bed.deliver(a.take(), a.address);  // a connects, the server is full
     bed.out.sent.clear();
-    bed.deliver(b.take(), b.address);  // b's RESPONSE: DENIED
+    const std::vector<uint8_t> response = b.take();
+    bed.deliver(response, b.address);  // within 100 ms of b's CHALLENGE: rate-limited, record kept
+    EXPECT_TRUE(bed.out.sent.empty());
+    bed.t_ns += 100 * kMs;
+    bed.deliver(response, b.address);  // the resend: DENIED
     ASSERT_EQ(bed.out.sent.size(), 1u);
-    const auto opened = independent::open(bed.out.sent[0].bytes, b.s2c(), bed.tokens.protocol_id);
+    const auto opened = indep::open(bed.out.sent[0].bytes, b.s2c(), bed.tokens.protocol_id);
     ASSERT_TRUE(opened);
     EXPECT_EQ(opened->type, 1u);
 }

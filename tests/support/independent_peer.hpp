@@ -11,6 +11,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -59,6 +60,11 @@ struct Opened {
 };
 // Header checks of §7.2-§7.4 and the AEAD open; false if anything fails.
 bool open(std::span<const uint8_t> datagram, const Key& key, uint64_t protocol_id, Opened& out);
+inline std::optional<Opened> open(std::span<const uint8_t> datagram, const Key& key, uint64_t protocol_id) {
+    Opened o;
+    if (!open(datagram, key, protocol_id, o)) return std::nullopt;
+    return o;
+}
 
 // The 1077-byte REQUEST of §8.1 for `token`.
 Bytes request_datagram(const PublicToken& token);
