@@ -56,6 +56,7 @@ start_server() {
   "$SERVER" "${eal[@]}" --file-prefix "$srv_prefix" -l 0-1 \
     --vdev "net_memif0,role=server,socket=$sock,mac=02:00:00:00:00:01" -- --driver ethdev \
     --bind "$server_addr" --protocol-id "$protocol_id" --key "$work/server.key" --max-clients 4096 \
+    --token-journal "$work/tokens" \
     >>"$work/server.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 300); do

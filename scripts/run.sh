@@ -52,7 +52,8 @@ fi
 
 echo "== pomelo-server ($DRIVER, 1 worker lcore) on $server_addr"
 build/tools/pomelo-server "${server_eal[@]}" -- "${server_opts[@]}" --bind "$server_addr" \
-  --protocol-id "$protocol_id" --key "$work/server.key" --stats-interval 1 >"$work/server.log" 2>&1 &
+  --protocol-id "$protocol_id" --key "$work/server.key" --token-journal "$work/tokens" \
+  --stats-interval 1 >"$work/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 100); do
   grep -q "pomelo-server: serving" "$work/server.log" && break

@@ -48,6 +48,8 @@ TEST(MemifLifetimes, ServerOutlivesKilledGenerators) {
     for (const char* a : {"--", "--driver", "ethdev", "--bind", "198.18.0.1:40000", "--protocol-id", "0x7171", "--key"})
         server_argv.emplace_back(a);
     server_argv.push_back(key);
+    server_argv.push_back("--token-journal");
+    server_argv.push_back((dir / "tokens").string());
     Process server(server_argv, (dir / "server").string());
     ASSERT_TRUE(server.wait_output("pomelo-server: serving", 30s)) << server.out() << server.err();
 
