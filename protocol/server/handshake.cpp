@@ -334,14 +334,9 @@ bool Handshake::on_response(RxDatagram& d, const Now& now, Outbox& out, NewPeer&
         return false;
     }
     if (connected_ >= config_.max_clients) {  // the reference skips this check (§19.7)
-        // A DENIED is a handshake reply like any other: one per interval per source (§12.11).
-        // The pending record stays, so a resent RESPONSE gets it after the interval.
-        if (rate_limited(from, now.ns)) {
-            counters_.drop(DropReason::rate_limited);
-            return false;
-        }
+        // Not rate-limited: the RESPONSE authenticated under the token's keys (no spoofed
+        // source can produce it) and the DENIED is a thirteenth of its size.
         counters_.received(PacketType::response);
-        stamp_rate_limit(from, now.ns);
         send_denied(d, p->ctx, p->server_to_client_key, out);
         release_pending(*p);
         return false;

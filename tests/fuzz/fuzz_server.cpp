@@ -17,6 +17,7 @@
 //   "token_reuse_restart"  the same across a restart (with it off, a reuse starts a fresh
 //                     ledger space for the token: the configuration accepts it)
 //   "reply_spacing"   CHALLENGE/DENIED to one source at least handshake_interval_ns apart
+//                     (a DENIED answering an authentic RESPONSE excepted)
 //   "unsolicited"     handshake replies only to a source that sent an intact REQUEST or
 //                     RESPONSE in that pass; nothing to addresses that never sent
 //   "commit_unauth"   a peer is created only by an authentic RESPONSE carrying a challenge
@@ -270,6 +271,15 @@ struct Harness final : server::Events {
         return 0;
     }
 
+    // The source sent an authentic RESPONSE in this pass (a DENIED answering it is exempt
+    // from the spacing of replies to REQUESTs: it cannot be reflected to a spoofed source).
+    bool responded(unsigned src) const {
+        if (step != Step::receive) return false;
+        for (const Sent& s : burst)
+            if (s.src == src && s.intact && s.type == 3 && s.sealed_token >= 0) return true;
+        return false;
+    }
+
     bool solicited(unsigned src) const {
         if (step != Step::receive) return false;
         for (const Sent& s : burst) {
@@ -315,7 +325,8 @@ struct Harness final : server::Events {
                     continue;
                 }
                 FUZZ_INVARIANT("reply_spacing",
-                               !so.replied || clock.now.ns - so.last_reply_ns >= config.handshake_interval_ns,
+                               !so.replied || clock.now.ns - so.last_reply_ns >= config.handshake_interval_ns ||
+                                   (h.type == 1 && responded(src)),
                                "handshake replies to " + d.to.to_string() + " " +
                                    std::to_string(clock.now.ns - so.last_reply_ns) + " ns apart");
                 so.replied = true;
