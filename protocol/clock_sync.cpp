@@ -23,7 +23,9 @@ void ClockSync::on_pong(uint64_t t0, uint64_t t1, uint64_t delta, uint64_t t3) {
     const int64_t a = static_cast<int64_t>(t1 - t0), b = static_cast<int64_t>(t2 - t3);
     const int64_t theta = a / 2 + b / 2 + (a % 2 + b % 2) / 2;
     const int64_t delay = static_cast<int64_t>((t3 - t0) - delta);
-    if (have_) residuals_.add(theta - offset_at(t3));
+    // Wrapping difference: timestamps come from the peer (authenticated, not trusted), and a
+    // wild one must not overflow (found by fuzz_client).
+    if (have_) residuals_.add(static_cast<int64_t>(static_cast<uint64_t>(theta) - static_cast<uint64_t>(offset_at(t3))));
     window_[samples_ % kWindow] = {t3, theta, delay};
     ++samples_;
     fit();
@@ -42,10 +44,11 @@ void ClockSync::fit() {
     double sw = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
     for (size_t i = 0; i < n; ++i) {
         const Sample& s = window_[i];
-        const double excess_ms = static_cast<double>(s.delay - min_delay) / 1e6;
+        const double excess_ms = static_cast<double>(static_cast<uint64_t>(s.delay) - static_cast<uint64_t>(min_delay)) / 1e6;
         const double w = 1.0 / ((excess_ms + 1.0) * (excess_ms + 1.0));
         const double x = static_cast<double>(static_cast<int64_t>(s.t3 - newest.t3)) / 1e9;
-        const double y = static_cast<double>(s.theta - newest.theta);
+        const double y = static_cast<double>(
+            static_cast<int64_t>(static_cast<uint64_t>(s.theta) - static_cast<uint64_t>(newest.theta)));
         sw += w, sx += w * x, sy += w * y, sxx += w * x * x, sxy += w * x * y;
     }
     double slope = 0;  // ns of offset per second of local time

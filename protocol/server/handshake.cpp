@@ -325,7 +325,12 @@ bool Handshake::on_response(RxDatagram& d, const Now& now, Outbox& out, NewPeer&
         counters_.drop(e);
         return false;
     }
-    if (token.client_id != p->client_id || (token.expires_ns && now.ns > token.expires_ns)) {
+    // The challenge must be this record's: same client id and user data as the token whose
+    // keys authenticated the RESPONSE (a client holding two tokens of one client id cannot
+    // splice one's challenge into the other's handshake, found by fuzz_server).
+    if (token.client_id != p->client_id || token.user_data != p->user_data ||
+        (token.expires_ns && now.ns > token.expires_ns)) {
+        crypto::secure_wipe(token.user_data.data(), token.user_data.size());
         counters_.drop(DropReason::challenge_mismatch);
         return false;
     }
@@ -335,8 +340,10 @@ bool Handshake::on_response(RxDatagram& d, const Now& now, Outbox& out, NewPeer&
     }
     if (connected_ >= config_.max_clients) {  // the reference skips this check (§19.7)
         // Not rate-limited: the RESPONSE authenticated under the token's keys (no spoofed
-        // source can produce it) and the DENIED is a thirteenth of its size.
+        // source can produce it) and the DENIED is a thirteenth of its size. It still counts
+        // as this source's last reply for the REQUESTs that follow.
         counters_.received(PacketType::response);
+        stamp_rate_limit(from, now.ns);
         send_denied(d, p->ctx, p->server_to_client_key, out);
         release_pending(*p);
         return false;
@@ -370,7 +377,7 @@ bool Handshake::on_response(RxDatagram& d, const Now& now, Outbox& out, NewPeer&
     accepted.ctx = p->ctx;
     accepted.client_to_server_key = p->client_to_server_key;
     accepted.server_to_client_key = p->server_to_client_key;
-    accepted.user_data = token.user_data;
+    accepted.user_data = p->user_data;
     crypto::secure_wipe(token.user_data.data(), token.user_data.size());
     release_pending(*p);
     return true;
