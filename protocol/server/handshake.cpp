@@ -310,6 +310,13 @@ bool Handshake::on_response(RxDatagram& d, const Now& now, Outbox& out, NewPeer&
         counters_.drop(DropReason::no_pending);
         return false;
     }
+    // An expired token starts no connection, at REQUEST or here: the token history may
+    // forget expired tokens only because of that (found by fuzz_server).
+    if (p->expire_ms <= now.unix_ms) {
+        release_pending(*p);
+        counters_.drop(DropReason::token_expired);
+        return false;
+    }
     std::span<uint8_t> body;
     wire::Packet packet;
     WireError e = wire::open_packet(p->ctx, p->client_to_server_key, header, datagram, body);
