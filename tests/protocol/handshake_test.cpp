@@ -251,6 +251,23 @@ TEST(EngineHandshake, RepliesLeaveFromTheEndpointTheHandshakeCameIn) {
     for (const Sent& s : bed.out.sent) EXPECT_EQ(s.local, 3u);
 }
 
+// A token that expires between its CHALLENGE and its RESPONSE starts no connection (the
+// history forgets expired tokens, so expiry must hold at RESPONSE too).
+TEST(EngineHandshake, ATokenExpiredByItsResponseStartsNoConnection) {
+    Bed bed;
+    bed.tokens.expire_ms = bed.tokens.create_ms + 1'000 + 2'000;  // 2 s after the bed's start
+    TestClient c(bed, 1, "198.18.1.1:5000");
+    bed.deliver(c.take(), c.address);
+    ASSERT_EQ(bed.out.sent.size(), 1u);
+    c.client.receive(bed.out.sent[0].bytes, bed.server_address, bed.now());
+    bed.out.sent.clear();
+    const std::vector<uint8_t> response = c.take();
+    bed.t_ns += 3'000 * kMs;  // within the pending record's life (5 s token timeout), past expiry
+    bed.deliver(response, c.address);
+    EXPECT_EQ(bed.server->connections(), 0u);
+    EXPECT_EQ(bed.server->counters().drops_of(DropReason::token_expired), 1u);
+}
+
 // ---------------------------------------------------------------- token history (§12.10)
 
 server::TokenTag tag(uint8_t i) {
