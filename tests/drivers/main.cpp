@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <string>
 
-#include "drivers/eal.hpp"
+#include "tests/support/eal_for_tests.hpp"
 #include "tests/drivers/frames.hpp"
 
 namespace pomelo::test {
@@ -21,15 +21,8 @@ rte_mempool* pool() { return g_pool; }
 
 int main(int argc, char** argv) {
     ::testing::InitGoogleTest(&argc, argv);
-    const std::string prefix = "pomelo-drivers-test-" + std::to_string(getpid());
+    if (!pomelo::test::start_eal_for_tests("drivers_tests", {"-l", "0", "--no-telemetry"})) return 1;
     std::string error;
-    if (pomelo::drivers::eal_init({"drivers_tests", "--no-huge", "--no-pci", "-m", "256", "--file-prefix", prefix,
-                                   "--log-level", "error", "-l", "0", "--no-telemetry"},
-                                  error) < 0) {
-        std::fprintf(stderr, "%s\n", error.c_str());
-        return 1;
-    }
-    const std::string runtime_dir = rte_eal_get_runtime_dir();
     pomelo::test::g_pool = pomelo::drivers::make_mbuf_pool("drivers_test_pool", 8191, error);
     if (pomelo::test::g_pool == nullptr) {
         std::fprintf(stderr, "%s\n", error.c_str());
@@ -38,8 +31,5 @@ int main(int argc, char** argv) {
     const int rc = RUN_ALL_TESTS();
     rte_mempool_free(pomelo::test::g_pool);
     pomelo::drivers::eal_cleanup();
-    // EAL leaves its config files behind; this prefix is ours alone.
-    std::error_code ec;
-    if (runtime_dir.find(prefix) != std::string::npos) std::filesystem::remove_all(runtime_dir, ec);
     return rc;
 }

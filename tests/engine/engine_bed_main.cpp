@@ -12,8 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "drivers/eal.hpp"
-#include "protocol/crypto/aead.hpp"
+#include "tests/support/eal_for_tests.hpp"
 
 int main(int argc, char** argv) {
     testing::InitGoogleTest(&argc, argv);
@@ -27,23 +26,8 @@ int main(int argc, char** argv) {
     std::string lcores;
     for (int l = 0; l < 4; ++l)
         lcores += (l ? "," : "") + std::to_string(l) + "@" + std::to_string(cpus[static_cast<size_t>(l) % cpus.size()]);
-    const std::string prefix = "pomelo-engine-bed-" + std::to_string(::getpid());
-    std::string error;
-    if (pomelo::drivers::eal_init({argv[0], "--no-huge", "--no-pci", "-m", "256", "--lcores", lcores, "--file-prefix",
-                                   prefix, "--log-level", "error"},
-                                  error) < 0) {
-        std::fprintf(stderr, "engine_bed_tests: %s\n", error.c_str());
-        return 1;
-    }
-    if (!pomelo::crypto::init()) {
-        std::fprintf(stderr, "engine_bed_tests: cannot initialise libsodium\n");
-        return 1;
-    }
+    if (!pomelo::test::start_eal_for_tests("engine_bed_tests", {"--lcores", lcores})) return 1;
     const int rc = RUN_ALL_TESTS();
-    // EAL leaves its runtime files behind; the prefix is ours alone.
-    const std::string runtime_dir = rte_eal_get_runtime_dir();
     pomelo::drivers::eal_cleanup();
-    std::error_code ignored;
-    if (runtime_dir.ends_with(prefix)) std::filesystem::remove_all(runtime_dir, ignored);
     return rc;
 }

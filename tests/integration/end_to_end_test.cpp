@@ -19,6 +19,7 @@
 #include "protocol/wire/connect_token.hpp"
 #include "protocol/wire/request.hpp"
 #include "tests/integration/process.hpp"
+#include "tools/common/cli.hpp"
 
 namespace pomelo::test {
 namespace {
@@ -557,15 +558,8 @@ TEST(DpdkRuntime, KilledServersDirectoryIsSweptByTheNextStart) {
 // --bind with port 0: the kernel picks the port, the server announces it, and the own-address
 // check uses it (a token must list the announced address, not port 0).
 
-crypto::Key read_key(const std::string& path) {
-    std::ifstream f(path);
-    std::string hex;
-    f >> hex;
-    crypto::Key k;
-    for (size_t i = 0; i < 32 && 2 * i + 1 < hex.size(); ++i)
-        k.bytes[i] = static_cast<uint8_t>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
-    return k;
-}
+// The key file as pomelo-server reads it (tools/common/cli).
+crypto::Key read_key(const std::string& path) { return cli::load_key_file("--key", path); }
 
 // A REQUEST (spec §8.1) for a fresh token listing `listed`, sent from a new UDP socket to
 // `to`. Returns the socket (the caller reads the reply, if any, and closes it).

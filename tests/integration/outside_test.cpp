@@ -21,6 +21,7 @@
 #include "protocol/wire/connect_token.hpp"
 #include "protocol/wire/request.hpp"
 #include "tests/integration/process.hpp"
+#include "tools/common/cli.hpp"
 #include "tests/support/independent_peer.hpp"
 
 namespace pomelo::test {
@@ -44,15 +45,8 @@ uint64_t unix_ms() {
 }
 Now now() { return {mono_ns(), unix_ms()}; }
 
-crypto::Key read_key(const std::string& path) {
-    std::ifstream f(path);
-    std::string hex;
-    f >> hex;
-    crypto::Key k;
-    for (size_t i = 0; i < 32 && 2 * i + 1 < hex.size(); ++i)
-        k.bytes[i] = static_cast<uint8_t>(std::stoul(hex.substr(2 * i, 2), nullptr, 16));
-    return k;
-}
+// The key file as pomelo-server reads it (tools/common/cli).
+crypto::Key read_key(const std::string& path) { return cli::load_key_file("--key", path); }
 
 // Our client state machine over a kernel UDP socket on 127.0.0.1.
 struct UdpClient final : ImmediateOutbox, client::Events {
