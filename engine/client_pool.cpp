@@ -155,12 +155,27 @@ private:
     std::vector<uint16_t> index_;
 };
 
-std::span<uint8_t> ClientPool::Slot::acquire() { return pool.out_->acquire(); }
+std::span<uint8_t> ClientPool::Slot::acquire() { return (pool.divert_ ? pool.divert_ : pool.out_.get())->acquire(); }
 
 void ClientPool::Slot::submit(OutDatagram&& d) {
+    if (pool.quiet_ && !pool.divert_) {  // see set_quiet; the unsubmitted buffer goes back at the next acquire
+        ++pool.stats_.quieted;
+        return;
+    }
     d.local = local;  // sent from this client's own endpoint
-    pool.out_->submit(std::move(d));
+    (pool.divert_ ? pool.divert_ : pool.out_.get())->submit(std::move(d));
 }
+
+bool ClientPool::send_via(uint32_t index, Outbox& out, std::span<const uint8_t> payload) {
+    Slot& s = *slots_.at(index);
+    if (s.client.state() != client::State::connected) return false;
+    divert_ = &out;
+    const bool ok = s.client.send(payload, now_);
+    divert_ = nullptr;
+    return ok;
+}
+
+uint16_t ClientPool::local_of(uint32_t index) const { return slots_.at(index)->local; }
 
 
 // ------------------------------------------------------------------------------ pool
@@ -258,6 +273,8 @@ void ClientPool::poll(const Now& now) {
             }
             Slot& s = *slots_[c];
             rte_mbuf* m = rx_pkts_[i];
+            if (tap_ && tap_->on_datagram(c, std::span<const uint8_t>(rte_pktmbuf_mtod(m, uint8_t*), m->data_len)))
+                continue;
             s.client.receive(std::span<uint8_t>(rte_pktmbuf_mtod(m, uint8_t*), m->data_len), rx_from_[i], now);
             service(s);
         }
@@ -423,6 +440,7 @@ void ClientPool::begin_disconnect(Slot& s) {
 }
 
 void ClientPool::on_echo(Slot& s, std::span<const uint8_t> p) {
+    if (tap_) return tap_->on_payload(s.index, p);
     uint32_t index = 0, seq = 0;
     if (p.size() == config_.payload_size) {
         for (unsigned b = 0; b < 4; ++b) {

@@ -104,6 +104,7 @@ struct ClientPoolStats {
     uint64_t in_flight_waits = 0;      // a client held back by max_in_flight
     uint64_t stray_datagrams = 0;      // arrived on a local address that is no client's
     uint64_t seal_failures = 0;
+    uint64_t quieted = 0;              // datagrams not sent while quiet (set_quiet)
 
     std::vector<uint64_t> handshake_ns;  // connect() to CONNECTED, one per connected client
     LatencyHistogram echo_rtt;           // payload sent to its echo verified
@@ -125,6 +126,18 @@ struct ClientPoolStats {
     // Every client connected, every payload came back identical, every client disconnected
     // gracefully (Outcome::disconnected).
     bool all_good(uint32_t payloads_per_client) const;
+};
+
+// Blast mode's view of a pool (engine/blast.hpp): datagrams that reach a client, and the
+// payloads of those it let through decrypted.
+class PoolTap {
+public:
+    virtual ~PoolTap() = default;
+    // A datagram for client `index`, before its state machine sees it. True: consumed (not
+    // decrypted, not handed on).
+    virtual bool on_datagram(uint32_t index, std::span<const uint8_t> datagram) = 0;
+    // A PAYLOAD that authenticated for client `index`, in place of the pool's echo check.
+    virtual void on_payload(uint32_t index, std::span<const uint8_t> payload) = 0;
 };
 
 class ClientPool {
@@ -162,6 +175,20 @@ public:
 
     // The payload client `index` sends as number `sequence` (size bytes, >= kPayloadHeader).
     static void make_payload(uint32_t index, uint32_t sequence, std::span<uint8_t> out);
+
+    // Blast mode (engine/blast.hpp). With a tap set, every received datagram goes to it first
+    // and authenticated payloads go to it instead of the echo check; nullptr restores the pool.
+    void set_tap(PoolTap* tap) { tap_ = tap; }
+    // Has connected client `index` write one PAYLOAD into `out` instead of the pool's outbox:
+    // its state machine numbers it (nonces never repeat) and `out` seals it whenever it
+    // flushes. False if the client is not connected or `out` has no buffer.
+    bool send_via(uint32_t index, Outbox& out, std::span<const uint8_t> payload);
+    uint16_t local_of(uint32_t index) const;
+    // While quiet, what the clients' state machines send themselves (PINGs, PONGs) is dropped
+    // unsent (counted in quieted). A blast trial needs this: those datagrams carry sequences
+    // above every pre-sealed payload still queued, and would move the server's replay window
+    // past them. The payloads keep the connections alive meanwhile.
+    void set_quiet(bool quiet) { quiet_ = quiet; }
 
 private:
     struct Slot;
@@ -207,6 +234,10 @@ private:
     std::vector<uint8_t> payload_;  // scratch: the payload being sent
     std::vector<uint8_t> expect_;   // scratch: the payload an echo should equal
     std::array<uint8_t, wire::kConnectTokenSize> token_{};
+
+    PoolTap* tap_ = nullptr;
+    Outbox* divert_ = nullptr;  // send_via's outbox while it runs
+    bool quiet_ = false;
 
     Now now_{};
     TscClock clock_;

@@ -30,6 +30,7 @@
 #include <cstring>
 #include <exception>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <span>
@@ -42,7 +43,9 @@
 #include "drivers/eal.hpp"
 #include "drivers/ethdev_port.hpp"
 #include "drivers/socket_port.hpp"
+#include "engine/blast.hpp"
 #include "engine/client_pool.hpp"
+#include "engine/flood.hpp"
 #include "tools/common/cli.hpp"
 #include "protocol/crypto/aead.hpp"
 #include "protocol/crypto/burst.hpp"
@@ -50,6 +53,7 @@
 #include "protocol/crypto/suite.hpp"
 #include "protocol/wire/address.hpp"
 #include "protocol/wire/connect_token.hpp"
+#include "protocol/wire/request.hpp"
 
 #ifndef POMELO_VERSION
 #define POMELO_VERSION "unknown"
@@ -188,6 +192,18 @@ disconnect completed; 1 otherwise; 2 bad arguments.
 // ---------------------------------------------------------------------------------------------
 // Arguments
 
+enum class Mode { echo, blast, storm, flood };
+
+const char* mode_name(Mode m) {
+    switch (m) {
+        case Mode::echo: return "echo";
+        case Mode::blast: return "blast";
+        case Mode::storm: return "storm";
+        case Mode::flood: return "flood";
+    }
+    return "?";
+}
+
 struct Options {
     bool ethdev = false;
     std::string device;
@@ -208,6 +224,21 @@ struct Options {
     int64_t client_id_base = 1;
     crypto::Suite suite = crypto::Suite::chacha20poly1305;
     bool json = false;
+    std::string json_file;  // --json FILE ("-" or none: stdout)
+    bool quiet = false;     // no progress lines
+    Mode mode = Mode::echo;
+    // blast
+    double blast_rate = 0;  // total offered pps; 0 = capacity search
+    double trial = 0.5;     // seconds per blast trial
+    double max_rate = 20e6;
+    uint32_t verify_every = 64;
+    // flood
+    double flood_rate = 1000;
+    std::array<bool, engine::kFloodKindCount> flood_kinds{};
+    uint32_t flood_sources = 256;
+
+    // Local endpoints: one per client, then the flood's forged sources.
+    uint32_t endpoints() const { return clients + (mode == Mode::flood ? flood_sources : 0); }
 };
 
 using cli::parse_signed;
@@ -247,10 +278,12 @@ std::optional<wire::Address> ip_plus(wire::Address a, uint32_t k) {
 uint32_t ports_per_ip(uint32_t base_port) { return std::min<uint32_t>(kPortsPerIp, 65536 - base_port); }
 
 Options parse_options(std::span<char* const> argv) {
-    static constexpr std::array<std::string_view, 17> kValued = {
+    static constexpr std::array<std::string_view, 25> kValued = {
         "--server",   "--key",      "--protocol-id", "--clients", "--bind",        "--base-port",
         "--payloads", "--size",     "--rate",        "--timeout", "--duration",    "--suite",
-        "--client-id-base", "--driver", "--device", "--gateway-mac", "--in-flight"};
+        "--client-id-base", "--driver", "--device", "--gateway-mac", "--in-flight", "--mode",
+        "--blast-rate", "--trial", "--max-rate", "--verify-every", "--flood-rate", "--flood-kinds",
+        "--flood-sources"};
     Options o;
     std::vector<std::string_view> seen;
     bool have_server = false, have_key = false, have_protocol = false;
@@ -264,12 +297,20 @@ Options parse_options(std::span<char* const> argv) {
             value = arg.substr(eq + 1);
         }
         const bool valued = std::find(kValued.begin(), kValued.end(), name) != kValued.end();
-        if (!valued && name != "--json") usage_error("unknown option " + quote(name) + " (try '" + kProg + " --help')");
+        if (!valued && name != "--json" && name != "--quiet")
+            usage_error("unknown option " + quote(name) + " (try '" + kProg + " --help')");
         if (std::find(seen.begin(), seen.end(), name) != seen.end()) usage_error(std::string(name) + ": given more than once");
         seen.push_back(name);
-        if (name == "--json") {
-            if (value) usage_error("--json: takes no value");
+        if (name == "--quiet") {
+            if (value) usage_error("--quiet: takes no value");
+            o.quiet = true;
+            continue;
+        }
+        if (name == "--json") {  // --json, --json FILE, --json=FILE
             o.json = true;
+            if (!value && i + 1 < argv.size() && !std::string_view(argv[i + 1]).starts_with("--")) value = argv[++i];
+            if (value && value->empty()) usage_error("--json: empty file name");
+            if (value && *value != "-") o.json_file = std::string(*value);
             continue;
         }
         if (!value) {
@@ -335,6 +376,37 @@ Options parse_options(std::span<char* const> argv) {
             const auto b = parse_signed<int64_t>(v);
             if (!b) usage_error("--client-id-base: " + quote(v) + " is not a 64-bit signed number");
             o.client_id_base = *b;
+        } else if (name == "--mode") {
+            if (v == "echo") o.mode = Mode::echo;
+            else if (v == "blast") o.mode = Mode::blast;
+            else if (v == "storm" || v == "connect-storm") o.mode = Mode::storm;
+            else if (v == "flood") o.mode = Mode::flood;
+            else usage_error("--mode: " + quote(v) + " is not a mode (want echo, blast, connect-storm or flood)");
+        } else if (name == "--blast-rate" || name == "--max-rate" || name == "--flood-rate") {
+            const double r = number(name, v, 1, 1'000'000'000);
+            (name == "--blast-rate" ? o.blast_rate : name == "--max-rate" ? o.max_rate : o.flood_rate) = r;
+        } else if (name == "--trial") {
+            double d = 0;
+            const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), d);
+            if (ec != std::errc{} || end != v.data() + v.size() || !(d >= 0.01) || d > 60)
+                usage_error("--trial: " + quote(v) + " is not a number of seconds in [0.01, 60]");
+            o.trial = d;
+        } else if (name == "--verify-every") {
+            o.verify_every = static_cast<uint32_t>(number(name, v, 1, 1u << 20));
+        } else if (name == "--flood-sources") {
+            o.flood_sources = static_cast<uint32_t>(number(name, v, 1, 16384));
+        } else if (name == "--flood-kinds") {
+            size_t at = 0;
+            while (at <= v.size()) {
+                const size_t comma = std::min(v.find(',', at), v.size());
+                engine::FloodKind k;
+                if (!engine::flood_kind_from_name(v.substr(at, comma - at), k))
+                    usage_error("--flood-kinds: " + quote(v.substr(at, comma - at)) +
+                                " is not a kind (want forged-request, expired-request, replayed-token, junk, "
+                                "spoofed-sequence)");
+                o.flood_kinds[static_cast<unsigned>(k)] = true;
+                at = comma + 1;
+            }
         } else if (name == "--suite") {
             const auto s = crypto::suite_from_name(v);
             if (!s) usage_error("--suite: " + quote(v) + " is not a suite (chacha or aesgcm)");
@@ -354,15 +426,26 @@ Options parse_options(std::span<char* const> argv) {
         for (const char* opt : {"--device", "--gateway-mac"})
             if (std::find(seen.begin(), seen.end(), opt) != seen.end())
                 usage_error(std::string(opt) + ": only with --driver ethdev");
-        if (o.base_port != 0 && o.base_port + o.clients - 1 > 65535)
-            usage_error("--base-port: " + std::to_string(o.base_port) + " + " + std::to_string(o.clients) +
-                        " clients runs past port 65535");
+        if (o.base_port != 0 && o.base_port + o.endpoints() - 1 > 65535)
+            usage_error("--base-port: " + std::to_string(o.base_port) + " + " + std::to_string(o.endpoints()) +
+                        " endpoints (clients and flood sources) runs past port 65535");
     }
+    auto only_in = [&](Mode m, std::initializer_list<const char*> opts) {
+        for (const char* opt : opts)
+            if (o.mode != m && std::find(seen.begin(), seen.end(), opt) != seen.end())
+                usage_error(std::string(opt) + ": only with --mode " + mode_name(m));
+    };
+    only_in(Mode::blast, {"--blast-rate", "--trial", "--max-rate", "--verify-every"});
+    only_in(Mode::flood, {"--flood-rate", "--flood-kinds", "--flood-sources"});
+    if (o.mode == Mode::flood && std::none_of(o.flood_kinds.begin(), o.flood_kinds.end(), [](bool b) { return b; }))
+        o.flood_kinds.fill(true);
+    if (o.mode == Mode::blast && std::find(seen.begin(), seen.end(), "--payloads") != seen.end())
+        usage_error("--payloads: not with --mode blast (it sends until the trial ends)");
     if (!o.bind) o.bind = parse_ip(o.server.type == wire::AddressType::ipv6 ? "::1" : "127.0.0.1");
     if (o.bind->type != o.server.type)
         usage_error("--bind: " + quote(o.bind_text) + " is not of the server's family (" +
                     (o.server.type == wire::AddressType::ipv6 ? "IPv6" : "IPv4") + ")");
-    if (o.ethdev && !ip_plus(*o.bind, (o.clients - 1) / ports_per_ip(o.base_port)))
+    if (o.ethdev && !ip_plus(*o.bind, (o.endpoints() - 1) / ports_per_ip(o.base_port)))
         usage_error("--bind: " + quote(o.bind_text) + " + " + std::to_string(o.clients) +
                     " clients runs past the last address");
     if (o.client_id_base > std::numeric_limits<int64_t>::max() - static_cast<int64_t>(o.clients))
@@ -465,53 +548,63 @@ nlohmann::json outcome_json(const std::array<uint32_t, engine::ClientPoolStats::
     return j;
 }
 
-void print_summary(const Options& o, const engine::ClientPoolStats& s, const drivers::PortStats& port, bool ok,
-                   const std::string& stop_reason, uint64_t elapsed_ns) {
-    uint32_t failed = 0;
-    for (uint32_t c : s.connect_failed) failed += c;
-    const double rate = s.echo_rate();
-    if (o.json) {
-        nlohmann::json j;
-        j["server"] = o.server.to_string();
-        j["suite"] = crypto::to_string(o.suite);
-        j["clients"] = {{"total", s.clients},
-                        {"connected", s.connected},
-                        {"failed", failed},
-                        {"failed_by_outcome", outcome_json(s.connect_failed)},
-                        {"ended_by_outcome", outcome_json(s.ended)},
-                        {"aborted", s.aborted},
-                        {"not_started", s.not_started}};
-        j["handshake_ns"] = {{"p50", s.handshake_percentile(50)}, {"p99", s.handshake_percentile(99)}};
-        j["payloads"] = {{"per_client", o.payloads},
-                         {"size", o.size},
-                         {"sent", s.payloads_sent},
-                         {"echoed", s.payloads_echoed},
-                         {"mismatched", s.payloads_mismatched},
-                         {"duplicated", s.payloads_duplicated},
-                         {"lost", s.lost()},
-                         {"late", s.payloads_late}};
-        j["echo_rate_pps"] = rate;
-        j["echo_rtt_ns"] = {{"mean", s.echo_rtt.mean()},
-                            {"p50", s.echo_rtt.quantile(0.5)},
-                            {"p99", s.echo_rtt.quantile(0.99)},
-                            {"max", s.echo_rtt.max()}};
-        j["ping_rtt_mean_ns"] = s.ping_rtt_mean_ns();
-        j["port"] = {{"driver", o.ethdev ? "ethdev" : "socket"},
-                     {"rx_datagrams", port.rx_datagrams},
-                     {"rx_truncated", port.rx_truncated},
-                     {"rx_not_ours", port.rx_not_ours},
-                     {"rx_malformed", port.rx_malformed},
-                     {"tx_datagrams", port.tx_datagrams},
-                     {"tx_dropped", port.tx_dropped}};
-        j["elapsed_ns"] = elapsed_ns;
-        j["stopped"] = stop_reason.empty() ? nlohmann::json(nullptr) : nlohmann::json(stop_reason);
-        j["ok"] = ok;
+// Writes the JSON summary to --json FILE, or to stdout (then instead of the text summary).
+void emit_json(const Options& o, const nlohmann::json& j) {
+    if (o.json_file.empty()) {
         std::printf("%s\n", j.dump().c_str());
         std::fflush(stdout);
         return;
     }
-    std::printf("%s: %u clients -> %s (%s, %u payloads of %u bytes each)\n", kProg, s.clients,
-                o.server.to_string().c_str(), crypto::to_string(o.suite), o.payloads, o.size);
+    FILE* f = std::fopen(o.json_file.c_str(), "w");
+    if (!f) runtime_error("--json: cannot write " + quote(o.json_file) + ": " + std::strerror(errno));
+    const std::string text = j.dump(2) + "\n";
+    const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+    if (std::fclose(f) != 0 || !ok) runtime_error("--json: cannot write " + quote(o.json_file));
+}
+
+// The clients' part of every mode's summary: connections, payloads and RTT.
+nlohmann::json pool_json(const Options& o, const engine::ClientPoolStats& s, const drivers::PortStats& port) {
+    uint32_t failed = 0;
+    for (uint32_t c : s.connect_failed) failed += c;
+    nlohmann::json j;
+    j["clients"] = {{"total", s.clients},
+                    {"connected", s.connected},
+                    {"failed", failed},
+                    {"failed_by_outcome", outcome_json(s.connect_failed)},
+                    {"ended_by_outcome", outcome_json(s.ended)},
+                    {"aborted", s.aborted},
+                    {"not_started", s.not_started}};
+    j["handshake_ns"] = {{"p50", s.handshake_percentile(50)}, {"p99", s.handshake_percentile(99)}};
+    j["payloads"] = {{"per_client", o.payloads},
+                     {"size", o.size},
+                     {"sent", s.payloads_sent},
+                     {"echoed", s.payloads_echoed},
+                     {"mismatched", s.payloads_mismatched},
+                     {"duplicated", s.payloads_duplicated},
+                     {"lost", s.lost()},
+                     {"late", s.payloads_late}};
+    j["echo_rate_pps"] = s.echo_rate();
+    j["echo_rtt_ns"] = {{"mean", s.echo_rtt.mean()},
+                        {"p50", s.echo_rtt.quantile(0.5)},
+                        {"p99", s.echo_rtt.quantile(0.99)},
+                        {"p999", s.echo_rtt.quantile(0.999)},
+                        {"max", s.echo_rtt.max()}};
+    j["ping_rtt_mean_ns"] = s.ping_rtt_mean_ns();
+    j["port"] = {{"driver", o.ethdev ? "ethdev" : "socket"},
+                 {"rx_datagrams", port.rx_datagrams},
+                 {"rx_truncated", port.rx_truncated},
+                 {"rx_not_ours", port.rx_not_ours},
+                 {"rx_malformed", port.rx_malformed},
+                 {"tx_datagrams", port.tx_datagrams},
+                 {"tx_dropped", port.tx_dropped}};
+    return j;
+}
+
+void print_pool_text(const Options& o, const engine::ClientPoolStats& s, const drivers::PortStats& port) {
+    uint32_t failed = 0;
+    for (uint32_t c : s.connect_failed) failed += c;
+    std::printf("%s: %s, %u clients -> %s (%s, payloads of %u bytes)\n", kProg, mode_name(o.mode), s.clients,
+                o.server.to_string().c_str(), crypto::to_string(o.suite), o.size);
     std::printf("clients:    %u connected, %u failed to connect (%s)\n", s.connected, failed,
                 outcome_list(s.connect_failed).c_str());
     std::printf("ended:      %s", outcome_list(s.ended).c_str());
@@ -520,20 +613,64 @@ void print_summary(const Options& o, const engine::ClientPoolStats& s, const dri
     std::printf("\n");
     std::printf("handshake:  p50 %s, p99 %s\n", duration_text(s.handshake_percentile(50)).c_str(),
                 duration_text(s.handshake_percentile(99)).c_str());
-    std::printf("payloads:   %" PRIu64 " sent, %" PRIu64 " echoed, %" PRIu64 " mismatched, %" PRIu64 " lost\n",
-                s.payloads_sent, s.payloads_echoed, s.payloads_mismatched, s.lost());
-    std::printf("echo rate:  %.0f payloads/s (%.3f Mpps)\n", rate, rate / 1e6);
-    std::printf("RTT:        echo mean %s (p50 %s, p99 %s), ping mean %s\n", duration_text(s.echo_rtt.mean()).c_str(),
-                duration_text(s.echo_rtt.quantile(0.5)).c_str(), duration_text(s.echo_rtt.quantile(0.99)).c_str(),
-                duration_text(s.ping_rtt_mean_ns()).c_str());
+    if (o.mode != Mode::blast && o.mode != Mode::storm) {
+        std::printf("payloads:   %" PRIu64 " sent, %" PRIu64 " echoed, %" PRIu64 " mismatched, %" PRIu64 " lost\n",
+                    s.payloads_sent, s.payloads_echoed, s.payloads_mismatched, s.lost());
+        std::printf("echo rate:  %.0f payloads/s (%.3f Mpps)\n", s.echo_rate(), s.echo_rate() / 1e6);
+        std::printf("RTT:        echo p50 %s, p99 %s, p99.9 %s; ping mean %s\n",
+                    duration_text(s.echo_rtt.quantile(0.5)).c_str(), duration_text(s.echo_rtt.quantile(0.99)).c_str(),
+                    duration_text(s.echo_rtt.quantile(0.999)).c_str(), duration_text(s.ping_rtt_mean_ns()).c_str());
+    }
     if (port.tx_dropped || port.rx_truncated || port.rx_malformed)
         std::printf("port:       %" PRIu64 " sends dropped, %" PRIu64 " datagrams truncated, %" PRIu64
                     " malformed\n",
                     port.tx_dropped, port.rx_truncated, port.rx_malformed);
+}
+
+void print_result(const Options& o, nlohmann::json& j, bool ok, const std::string& stop_reason, uint64_t elapsed_ns) {
+    j["mode"] = mode_name(o.mode);
+    j["server"] = o.server.to_string();
+    j["suite"] = crypto::to_string(o.suite);
+    j["elapsed_ns"] = elapsed_ns;
+    j["stopped"] = stop_reason.empty() ? nlohmann::json(nullptr) : nlohmann::json(stop_reason);
+    j["ok"] = ok;
+    if (o.json) emit_json(o, j);
+    if (o.json && o.json_file.empty()) return;
     std::printf("result:     %s after %s%s\n", ok ? "OK" : "FAILED", duration_text(elapsed_ns).c_str(),
                 stop_reason.empty() ? "" : (" (" + stop_reason + ")").c_str());
     std::fflush(stdout);
 }
+
+// One progress line a second on stderr (rates over the last second).
+class Progress {
+public:
+    Progress(const Options& o, uint64_t start_ns) : on_(!o.quiet), start_(start_ns), next_(start_ns + kSecond) {}
+    bool due(uint64_t now_ns) const { return on_ && now_ns >= next_; }
+    void line(uint64_t now_ns, const std::string& text) {
+        std::fprintf(stderr, "[%6.1fs] %s\n", static_cast<double>(now_ns - start_) / 1e9, text.c_str());
+        next_ = now_ns + kSecond;
+    }
+    void pool_line(uint64_t now_ns, const engine::ClientPool& pool, const std::string& extra = "") {
+        const engine::ClientPoolStats& s = pool.stats();
+        const double dt = static_cast<double>(now_ns - last_ns_) / 1e9;
+        char buf[256];
+        std::snprintf(buf, sizeof buf, "connected %u/%u  sent %.3f Mpps  echoed %.3f Mpps  lost %" PRIu64
+                      "  rtt p50 %s p99 %s%s",
+                      pool.connected_now(), s.clients, static_cast<double>(s.payloads_sent - last_sent_) / dt / 1e6,
+                      static_cast<double>(s.payloads_echoed - last_echoed_) / dt / 1e6, s.payloads_given_up,
+                      duration_text(s.echo_rtt.quantile(0.5)).c_str(), duration_text(s.echo_rtt.quantile(0.99)).c_str(),
+                      extra.c_str());
+        last_ns_ = now_ns;
+        last_sent_ = s.payloads_sent;
+        last_echoed_ = s.payloads_echoed;
+        line(now_ns, buf);
+    }
+
+private:
+    bool on_;
+    uint64_t start_, next_;
+    uint64_t last_ns_ = start_, last_sent_ = 0, last_echoed_ = 0;
+};
 
 // ---------------------------------------------------------------------------------------------
 // Ports
@@ -541,14 +678,14 @@ void print_summary(const Options& o, const engine::ClientPoolStats& s, const dri
 std::unique_ptr<drivers::Port> open_sockets(const Options& o, rte_mempool* mbufs) {
     drivers::SocketConfig sc;
     sc.pool = mbufs;
-    sc.local.reserve(o.clients);
-    for (uint32_t i = 0; i < o.clients; ++i) {
+    sc.local.reserve(o.endpoints());
+    for (uint32_t i = 0; i < o.endpoints(); ++i) {
         wire::Address a = *o.bind;
         a.port = o.base_port ? static_cast<uint16_t>(o.base_port + i) : 0;
         sc.local.push_back(a);
     }
     // 64 MiB of socket buffer in all, 256 KiB..4 MiB per socket.
-    sc.rcvbuf = sc.sndbuf = static_cast<int>(std::clamp<uint64_t>((64u << 20) / o.clients, 256u << 10, 4u << 20));
+    sc.rcvbuf = sc.sndbuf = static_cast<int>(std::clamp<uint64_t>((64u << 20) / o.endpoints(), 256u << 10, 4u << 20));
     std::string error;
     auto port = drivers::open_socket_port(sc, error);
     if (!port) runtime_error(error);
@@ -569,8 +706,8 @@ std::unique_ptr<drivers::Port> open_ethdev(const Options& o, rte_mempool* mbufs)
         c.device = o.device;
     }
     const uint32_t per_ip = ports_per_ip(o.base_port);
-    c.local.reserve(o.clients);
-    for (uint32_t i = 0; i < o.clients; ++i) {
+    c.local.reserve(o.endpoints());
+    for (uint32_t i = 0; i < o.endpoints(); ++i) {
         wire::Address a = *ip_plus(*o.bind, i / per_ip);  // checked by parse_options
         a.port = static_cast<uint16_t>(o.base_port + i % per_ip);
         c.local.push_back(a);
@@ -605,6 +742,353 @@ std::unique_ptr<drivers::Port> open_ethdev(const Options& o, rte_mempool* mbufs)
 
 // ---------------------------------------------------------------------------------------------
 
+// ---------------------------------------------------------------------------------------------
+// Modes
+
+// What every mode works with.
+struct Session {
+    const Options& o;
+    const crypto::Key& key;
+    drivers::Port& port;
+    rte_mempool* mbufs;
+    crypto::BurstAead& aead;
+    int64_t id_offset = 0;  // added to client ids (connect-storm rounds)
+
+    bool mint(int64_t client_id, uint64_t unix_ms, std::span<uint8_t, wire::kConnectTokenSize> out) const {
+        wire::TokenSpec spec;
+        spec.suite = o.suite;
+        spec.protocol_id = o.protocol_id;
+        spec.create_ms = unix_ms;
+        spec.expire_ms = unix_ms + 300'000;
+        crypto::random_bytes(spec.nonce.data(), spec.nonce.size());
+        spec.private_part.client_id = client_id;
+        spec.private_part.timeout_seconds = o.timeout;
+        spec.private_part.addresses.push(o.server);
+        spec.private_part.client_to_server_key = crypto::Key::random();
+        spec.private_part.server_to_client_key = crypto::Key::random();
+        return wire::mint_connect_token(spec, key, out) == wire::WireError::ok;
+    }
+
+    engine::ClientPoolConfig pool_config() {
+        engine::ClientPoolConfig pc;
+        pc.clients = o.clients;
+        pc.payloads = o.payloads;
+        pc.payload_size = o.size;
+        pc.rate_pps = o.rate;
+        pc.window = 32;
+        pc.max_in_flight = o.in_flight.value_or(o.ethdev ? kEthdevInFlight : kSocketInFlight);
+        pc.token = [this](uint32_t index, uint64_t unix_ms, std::span<uint8_t, wire::kConnectTokenSize> out) {
+            return mint(o.client_id_base + id_offset + index, unix_ms, out);
+        };
+        return pc;
+    }
+};
+
+bool connections_kept(const engine::ClientPoolStats& s) {
+    for (unsigned k = 0; k < s.ended.size(); ++k)
+        if (k != static_cast<unsigned>(client::Outcome::disconnected) && s.ended[k]) return false;
+    return true;
+}
+
+// Polls until the pool is done: stops it at a signal or when `deadline_ns` passes, gives it
+// kStopGraceNs to finish. `each` runs every iteration. Returns the stop reason ("" if done).
+std::string drive(engine::ClientPool& pool, uint64_t deadline_ns, const std::function<void(const Now&)>& each) {
+    std::string stop_reason;
+    uint64_t stop_ns = 0;
+    while (!pool.done()) {
+        const Now now = pool.now();
+        pool.poll(now);
+        if (each) each(now);
+        const int signals = g_signals.load(std::memory_order_relaxed);
+        if (!pool.stopping()) {
+            if (signals) stop_reason = "interrupted";
+            else if (now.ns >= deadline_ns) stop_reason = "--duration reached";
+            if (!stop_reason.empty()) {
+                pool.stop(now);
+                stop_ns = now.ns;
+            }
+        } else if (signals > 1 || now.ns - stop_ns > kStopGraceNs) {
+            stop_reason += signals > 1 ? ", interrupted again" : ", disconnects unfinished";
+            break;
+        }
+    }
+    return stop_reason;
+}
+
+// echo (and flood: echo clients with attack traffic beside them).
+int run_echo(Session& ss) {
+    const Options& o = ss.o;
+    engine::ClientPool pool(ss.pool_config(), ss.port, 0, ss.mbufs, ss.aead);
+    const Now start = pool.now();
+    pool.start(start);
+    Progress progress(o, start.ns);
+
+    std::unique_ptr<engine::Flooder> flood;
+    uint64_t flood_from_ns = 0;
+    if (o.mode == Mode::flood) {
+        engine::FloodConfig fc;
+        fc.rate_pps = o.flood_rate;
+        fc.kinds = o.flood_kinds;
+        fc.server = o.server;
+        fc.protocol_id = o.protocol_id;
+        fc.suite = o.suite;
+        fc.first_source = static_cast<uint16_t>(o.clients);
+        fc.sources = static_cast<uint16_t>(o.flood_sources);
+        for (uint32_t i = 0; i < o.clients; ++i) fc.victims.push_back(pool.local_of(i));
+        // replayed_token: a token of its own (client id just past the clients'), never used by a client.
+        std::array<uint8_t, wire::kConnectTokenSize> token{};
+        wire::ConnectToken decoded;
+        if (!ss.mint(o.client_id_base + o.clients, start.unix_ms, token) ||
+            wire::decode_connect_token(token, decoded) != wire::WireError::ok)
+            runtime_error("flood: cannot mint the token to replay");
+        fc.valid_request.resize(wire::kRequestSize);
+        wire::write_request(decoded, fc.valid_request);
+        crypto::secure_wipe(token.data(), token.size());
+        flood = std::make_unique<engine::Flooder>(fc, ss.port, 0, ss.mbufs);
+    }
+
+    const uint64_t deadline = start.ns + static_cast<uint64_t>(o.duration * 1e9);
+    const std::string stop_reason = drive(pool, deadline, [&](const Now& now) {
+        // The attack starts once every client connected, so its handshakes are measured apart.
+        if (flood && !pool.stopping() && (flood_from_ns || pool.stats().connected + pool.stats().finished >= o.clients)) {
+            if (!flood_from_ns) flood_from_ns = now.ns;
+            flood->pump(now);
+        }
+        if (progress.due(now.ns))
+            progress.pool_line(now.ns, pool, flood ? "  flood sent " + std::to_string(flood->total_sent()) : "");
+    });
+    const Now end = pool.now();
+    const engine::ClientPoolStats& s = pool.stats();
+    const bool ok = pool.done() && s.all_good(o.payloads);
+    const drivers::PortStats port = ss.port.total_stats();
+    nlohmann::json j = pool_json(o, s, port);
+    if (flood) {
+        nlohmann::json kinds = nlohmann::json::object();
+        for (unsigned k = 0; k < engine::kFloodKindCount; ++k)
+            if (o.flood_kinds[k]) kinds[engine::name_of(static_cast<engine::FloodKind>(k))] = flood->sent()[k];
+        const double secs = static_cast<double>(std::max<uint64_t>(end.ns - flood_from_ns, 1)) / 1e9;
+        j["flood"] = {{"rate_pps", o.flood_rate},
+                      {"achieved_pps", flood_from_ns ? static_cast<double>(flood->total_sent()) / secs : 0.0},
+                      {"sources", o.flood_sources},
+                      {"sent", flood->total_sent()},
+                      {"sent_by_kind", kinds}};
+    }
+    if (!o.json || !o.json_file.empty()) {
+        print_pool_text(o, s, port);
+        if (flood) {
+            std::printf("flood:      %" PRIu64 " sent at %.0f pps from %u sources:", flood->total_sent(), o.flood_rate,
+                        o.flood_sources);
+            for (unsigned k = 0; k < engine::kFloodKindCount; ++k)
+                if (o.flood_kinds[k])
+                    std::printf(" %s %" PRIu64, engine::name_of(static_cast<engine::FloodKind>(k)), flood->sent()[k]);
+            std::printf("\n");
+        }
+    }
+    print_result(o, j, ok, stop_reason, end.ns - start.ns);
+    return ok ? kExitOk : kExitFailure;
+}
+
+// blast: pre-sealed payloads at an offered rate, or the capacity search.
+int run_blast(Session& ss) {
+    const Options& o = ss.o;
+    engine::ClientPoolConfig pc = ss.pool_config();
+    pc.payloads = 0;
+    pc.disconnect_when_done = false;
+    engine::ClientPool pool(pc, ss.port, 0, ss.mbufs, ss.aead);
+    const Now start = pool.now();
+    pool.start(start);
+    Progress progress(o, start.ns);
+    // Connect everyone first (at most the token timeout, or until nobody is left connecting).
+    const uint64_t connect_deadline = start.ns + std::max<uint64_t>(10, static_cast<uint64_t>(std::abs(o.timeout))) * kSecond;
+    for (Now now = start; pool.stats().connected + pool.stats().finished < o.clients && now.ns < connect_deadline &&
+                          !g_signals.load(std::memory_order_relaxed);
+         now = pool.now())
+        pool.poll(now);
+
+    engine::BlastConfig bc;
+    bc.payload_size = o.size;
+    bc.verify_every = o.verify_every;
+    engine::Blaster blaster(pool, ss.port, 0, ss.mbufs, ss.aead, bc);
+    const uint64_t max_trial_packets = (uint64_t{1} << 30) / (o.size + 48);
+    double generator_max = 0;
+    auto trial = [&](double rate, uint64_t most = UINT64_MAX) {
+        if (g_signals.load(std::memory_order_relaxed)) return engine::BlastTrial{rate};
+        const auto want = static_cast<uint64_t>(rate * o.trial);
+        blaster.prepare(std::min({want, max_trial_packets, most}));
+        engine::BlastTrial t = blaster.run(rate, [&](const engine::BlastTrial&) {
+            return !g_signals.load(std::memory_order_relaxed);
+        });
+        generator_max = std::max(generator_max, t.sent_pps);
+        if (!o.quiet)
+            progress.line(pool.now().ns, [&] {
+                char buf[256];
+                std::snprintf(buf, sizeof buf,
+                              "trial offered %.3f Mpps  sent %.3f Mpps  echoed %" PRIu64 "/%" PRIu64
+                              "  loss %.4f %%  verified %" PRIu64 " mismatched %" PRIu64 "  connected %u",
+                              t.offered_pps / 1e6, t.sent_pps / 1e6, t.echoed, t.sent, t.loss_ratio() * 100,
+                              t.verified, t.mismatched, pool.connected_now());
+                return std::string(buf);
+            }());
+        return t;
+    };
+
+    engine::CapacityResult cap;
+    if (pool.connected_now() > 0) {
+        if (o.blast_rate > 0) cap.trials.push_back(trial(o.blast_rate));
+        else cap = engine::find_capacity(100'000, o.max_rate, 5, [&](double r) { return trial(r); });
+    }
+    // How fast the generator itself sends: one short trial flat out (its loss is expected).
+    std::optional<engine::BlastTrial> probe;
+    if (pool.connected_now() > 0 && o.blast_rate == 0 && !cap.generator_limited && !g_signals.load())
+        probe = trial(o.max_rate, 2'000'000);
+    const std::string interrupted = g_signals.load(std::memory_order_relaxed) ? "interrupted" : "";
+    // Disconnect everyone.
+    std::string stop_reason = drive(pool, pool.now().ns, {});
+    if (stop_reason == "--duration reached") stop_reason.clear();
+    if (!interrupted.empty()) stop_reason = interrupted + (stop_reason.empty() ? "" : ", " + stop_reason);
+    const Now end = pool.now();
+
+    const engine::ClientPoolStats& s = pool.stats();
+    uint64_t sent = 0, echoed = 0, mismatched = 0, verified = 0;
+    nlohmann::json trials = nlohmann::json::array();
+    if (probe) mismatched += probe->mismatched;
+    for (const engine::BlastTrial& t : cap.trials) {
+        sent += t.sent;
+        echoed += t.echoed;
+        mismatched += t.mismatched;
+        verified += t.verified;
+        trials.push_back({{"offered_pps", t.offered_pps},
+                          {"sent_pps", t.sent_pps},
+                          {"sent", t.sent},
+                          {"echoed", t.echoed},
+                          {"lost", t.lost()},
+                          {"loss_ratio", t.loss_ratio()},
+                          {"verified", t.verified},
+                          {"mismatched", t.mismatched},
+                          {"generator_tx_dropped", t.tx_dropped}});
+    }
+    const bool fixed = o.blast_rate > 0;
+    const bool all_connected = s.connected == o.clients;
+    bool ok = all_connected && pool.done() && connections_kept(s) && mismatched == 0 && !cap.trials.empty() &&
+              interrupted.empty();
+    if (fixed && !cap.trials.empty() && cap.trials[0].lost()) ok = false;
+    const char* bottleneck = cap.generator_limited ? "generator" : cap.lossy_pps > 0 ? "server" : "unknown";
+    nlohmann::json j = pool_json(o, s, ss.port.total_stats());
+    j["blast"] = {{"offered_pps", fixed ? nlohmann::json(o.blast_rate) : nlohmann::json(nullptr)},
+                  {"capacity_pps", fixed ? nlohmann::json(nullptr) : nlohmann::json(cap.capacity_pps)},
+                  {"loss_above_capacity", cap.loss_above},
+                  {"lossy_pps", cap.lossy_pps},
+                  {"generator_limited", cap.generator_limited},
+                  {"generator_max_pps", generator_max},
+                  {"generator_probe", probe ? nlohmann::json{{"offered_pps", probe->offered_pps},
+                                                             {"sent_pps", probe->sent_pps},
+                                                             {"sent", probe->sent},
+                                                             {"echoed", probe->echoed}}
+                                            : nlohmann::json(nullptr)},
+                  {"bottleneck", fixed ? "n/a" : bottleneck},
+                  {"sent", sent},
+                  {"echoed", echoed},
+                  {"lost", sent > echoed ? sent - echoed : 0},
+                  {"verified", verified},
+                  {"mismatched", mismatched},
+                  {"verify_every", o.verify_every},
+                  {"trials", trials}};
+    if (!o.json || !o.json_file.empty()) {
+        print_pool_text(o, s, ss.port.total_stats());
+        std::printf("\n%-14s %12s %12s %12s %12s %10s %9s\n", "trial", "offered Mpps", "sent Mpps", "sent", "echoed",
+                    "loss %", "mismatch");
+        for (size_t i = 0; i < cap.trials.size(); ++i) {
+            const engine::BlastTrial& t = cap.trials[i];
+            std::printf("%-14zu %12.3f %12.3f %12" PRIu64 " %12" PRIu64 " %10.4f %9" PRIu64 "\n", i + 1,
+                        t.offered_pps / 1e6, t.sent_pps / 1e6, t.sent, t.echoed, t.loss_ratio() * 100, t.mismatched);
+        }
+        if (fixed) {
+            const engine::BlastTrial* t = cap.trials.empty() ? nullptr : &cap.trials[0];
+            std::printf("\nblast:      offered %.3f Mpps, sent %.3f Mpps, loss %.4f %%, %" PRIu64
+                        " echoes decrypted and verified (1 in %u), %" PRIu64 " mismatched\n",
+                        o.blast_rate / 1e6, t ? t->sent_pps / 1e6 : 0.0, t ? t->loss_ratio() * 100 : 0.0, verified,
+                        o.verify_every, mismatched);
+        } else {
+            std::printf("\ncapacity:   %.3f M echoes/s with no loss (RFC 2544 search, %.1f s trials)", cap.capacity_pps / 1e6,
+                        o.trial);
+            if (cap.lossy_pps > 0)
+                std::printf("; at %.3f Mpps %.4f %% lost", cap.lossy_pps / 1e6, cap.loss_above * 100);
+            std::printf("\ngenerator:  sends up to %.3f Mpps (%.1fx the capacity); bottleneck: %s\n",
+                        generator_max / 1e6, cap.capacity_pps > 0 ? generator_max / cap.capacity_pps : 0.0, bottleneck);
+            std::printf("verified:   %" PRIu64 " echoes decrypted and checked byte for byte (1 in %u), %" PRIu64
+                        " mismatched\n",
+                        verified, o.verify_every, mismatched);
+        }
+    }
+    print_result(o, j, ok, stop_reason, end.ns - start.ns);
+    return ok ? kExitOk : kExitFailure;
+}
+
+// connect-storm: rounds of --clients connecting at once and disconnecting at once, until
+// --duration; each round has fresh tokens and client ids.
+int run_storm(Session& ss) {
+    const Options& o = ss.o;
+    const Now start = engine::TscClock().now();
+    const uint64_t deadline = start.ns + static_cast<uint64_t>(o.duration * 1e9);
+    Progress progress(o, start.ns);
+    std::vector<uint64_t> setup;
+    engine::ClientPoolStats total;
+    uint64_t connect_ns = 0;  // time spent in rounds
+    uint32_t rounds = 0;
+    std::string stop_reason;
+    bool kept = true;
+    while (!g_signals.load(std::memory_order_relaxed)) {
+        engine::ClientPoolConfig pc = ss.pool_config();
+        pc.payloads = 0;
+        engine::ClientPool pool(pc, ss.port, 0, ss.mbufs, ss.aead);
+        const Now t0 = pool.now();
+        pool.start(t0);
+        uint64_t all_connected_ns = 0;
+        stop_reason = drive(pool, t0.ns + 30 * kSecond, [&](const Now& now) {
+            if (!all_connected_ns && pool.stats().connected + pool.stats().finished >= o.clients) all_connected_ns = now.ns;
+        });
+        const engine::ClientPoolStats& s = pool.stats();
+        connect_ns += (all_connected_ns ? all_connected_ns : pool.now().ns) - t0.ns;
+        setup.insert(setup.end(), s.handshake_ns.begin(), s.handshake_ns.end());
+        total.clients += s.clients;
+        total.connected += s.connected;
+        total.finished += s.finished;
+        for (unsigned k = 0; k < s.ended.size(); ++k) {
+            total.ended[k] += s.ended[k];
+            total.connect_failed[k] += s.connect_failed[k];
+        }
+        kept = kept && s.all_good(0);
+        ++rounds;
+        ss.id_offset += o.clients;
+        const uint64_t now_ns = pool.now().ns;
+        if (progress.due(now_ns)) {
+            char buf[160];
+            std::snprintf(buf, sizeof buf, "rounds %u  handshakes %u  %.0f handshakes/s", rounds, total.connected,
+                          total.connected * 1e9 / static_cast<double>(std::max<uint64_t>(connect_ns, 1)));
+            progress.line(now_ns, buf);
+        }
+        if (!stop_reason.empty() || now_ns >= deadline) break;
+    }
+    const Now end = engine::TscClock().now();
+    total.handshake_ns = std::move(setup);
+    const double rate = total.connected * 1e9 / static_cast<double>(std::max<uint64_t>(connect_ns, 1));
+    const bool ok = kept && total.connected == total.clients && stop_reason.empty() &&
+                    !g_signals.load(std::memory_order_relaxed);
+    nlohmann::json j = pool_json(o, total, ss.port.total_stats());
+    j["storm"] = {{"rounds", rounds},
+                  {"clients_per_round", o.clients},
+                  {"handshakes", total.connected},
+                  {"handshakes_per_s", rate},
+                  {"setup_ns", {{"p50", total.handshake_percentile(50)}, {"p99", total.handshake_percentile(99)}}}};
+    if (!o.json || !o.json_file.empty()) {
+        print_pool_text(o, total, ss.port.total_stats());
+        std::printf("storm:      %u rounds of %u clients, %u handshakes, %.0f handshakes/s (connect phases only)\n",
+                    rounds, o.clients, total.connected, rate);
+    }
+    print_result(o, j, ok, stop_reason, end.ns - start.ns);
+    return ok ? kExitOk : kExitFailure;
+}
+
 int run(int argc, char** argv) {
     const std::span<char* const> all(argv + 1, argc > 1 ? static_cast<size_t>(argc - 1) : 0);
     // EAL args before "--", ours after; without "--" everything is ours.
@@ -628,7 +1112,7 @@ int run(int argc, char** argv) {
     const Options o = parse_options(tool_args);
     if (!crypto::init()) runtime_error("cannot initialise libsodium (no entropy source?)");
     const crypto::Key key = load_key(o.key_file);
-    if (!o.ethdev) raise_fd_limit(o.clients);
+    if (!o.ethdev) raise_fd_limit(o.endpoints());
 
     std::vector<std::string> eal = {argv[0]};
     if (eal_args.empty()) {
@@ -662,7 +1146,7 @@ int run(int argc, char** argv) {
     } eal_guard;
 
     // ethdev: the receive descriptors hold mbufs of their own.
-    rte_mempool* mbufs = drivers::make_mbuf_pool("pomelo-client", o.ethdev ? 16383 : 8191, error);
+    rte_mempool* mbufs = drivers::make_mbuf_pool("pomelo-client", o.ethdev ? (o.mode == Mode::blast ? 65535 : 16383) : 8191, error);
     if (!mbufs) runtime_error(error);
 
     // Destroyed in reverse order: the pool (which flushes what it queued), then the port
@@ -671,55 +1155,14 @@ int run(int argc, char** argv) {
     std::unique_ptr<drivers::Port> port = o.ethdev ? open_ethdev(o, mbufs) : open_sockets(o, mbufs);
 
     auto aead = crypto::make_best_burst();
-    engine::ClientPoolConfig pc;
-    pc.clients = o.clients;
-    pc.payloads = o.payloads;
-    pc.payload_size = o.size;
-    pc.rate_pps = o.rate;
-    pc.window = 32;
-    pc.max_in_flight = o.in_flight.value_or(o.ethdev ? kEthdevInFlight : kSocketInFlight);
-    pc.token = [&](uint32_t index, uint64_t unix_ms, std::span<uint8_t, wire::kConnectTokenSize> out) {
-        wire::TokenSpec spec;
-        spec.suite = o.suite;
-        spec.protocol_id = o.protocol_id;
-        spec.create_ms = unix_ms;
-        spec.expire_ms = unix_ms + 300'000;
-        crypto::random_bytes(spec.nonce.data(), spec.nonce.size());
-        spec.private_part.client_id = o.client_id_base + index;
-        spec.private_part.timeout_seconds = o.timeout;
-        spec.private_part.addresses.push(o.server);
-        spec.private_part.client_to_server_key = crypto::Key::random();
-        spec.private_part.server_to_client_key = crypto::Key::random();
-        return wire::mint_connect_token(spec, key, out) == wire::WireError::ok;
-    };
-    engine::ClientPool pool(pc, *port, 0, mbufs, *aead);
-
-    const auto duration_ns = static_cast<uint64_t>(o.duration * 1e9);
-    const Now start = pool.now();
-    pool.start(start);
-    std::string stop_reason;
-    uint64_t stop_ns = 0;
-    Now now = start;
-    while (!pool.done()) {
-        now = pool.now();
-        pool.poll(now);
-        const int signals = g_signals.load(std::memory_order_relaxed);
-        if (!pool.stopping()) {
-            if (signals) stop_reason = "interrupted";
-            else if (now.ns - start.ns >= duration_ns) stop_reason = "--duration reached";
-            if (!stop_reason.empty()) {
-                pool.stop(now);
-                stop_ns = now.ns;
-            }
-        } else if (signals > 1 || now.ns - stop_ns > kStopGraceNs) {
-            stop_reason += signals > 1 ? ", interrupted again" : ", disconnects unfinished";
-            break;
-        }
+    Session session{o, key, *port, mbufs, *aead};
+    switch (o.mode) {
+        case Mode::echo:
+        case Mode::flood: return run_echo(session);
+        case Mode::blast: return run_blast(session);
+        case Mode::storm: return run_storm(session);
     }
-    const engine::ClientPoolStats& s = pool.stats();
-    const bool ok = pool.done() && s.all_good(o.payloads);
-    print_summary(o, s, port->total_stats(), ok, stop_reason, now.ns - start.ns);
-    return ok ? kExitOk : kExitFailure;
+    return kExitFailure;
 }
 
 }  // namespace
