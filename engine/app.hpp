@@ -45,7 +45,24 @@ public:
     }
 };
 
-// The built-in applications by name ("echo"); nullptr for an unknown name.
+// An echo that flips one bit of every 500th payload it returns (the first byte after the
+// load generator's 8-byte header): a faulty server, for checking that a load generator
+// (pomelo-client) notices. Not for production.
+class CorruptEchoApplication final : public Application {
+public:
+    void on_payload(WorkerContext& ctx, PeerId peer, std::span<const uint8_t> payload) override {
+        if (++count_ % 500 != 0 || payload.size() > sizeof copy_) return (void)ctx.send(peer, payload);
+        std::copy(payload.begin(), payload.end(), copy_);
+        copy_[std::min<size_t>(8, payload.size() - 1)] ^= 0x01;
+        ctx.send(peer, std::span<const uint8_t>(copy_, payload.size()));
+    }
+
+private:
+    uint64_t count_ = 0;
+    uint8_t copy_[1200];
+};
+
+// The built-in applications by name ("echo", "corrupt-echo"); nullptr for an unknown name.
 ApplicationFactory application_by_name(std::string_view name);
 
 }  // namespace pomelo::engine

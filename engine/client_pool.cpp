@@ -258,13 +258,15 @@ void ClientPool::start(const Now& now) {
     }
 }
 
-void ClientPool::poll() { poll(clock_.now()); }
+uint32_t ClientPool::poll() { return poll(clock_.now()); }
 
-void ClientPool::poll(const Now& now) {
+uint32_t ClientPool::poll(const Now& now) {
     now_ = now;
+    uint32_t received = 0;
     for (uint32_t b = 0; b < kMaxRxBursts; ++b) {
         const uint16_t n =
             port_.rx_burst(queue_, rx_pkts_.data(), rx_from_.data(), rx_local_.data(), config_.burst);
+        received += n;
         for (uint16_t i = 0; i < n; ++i) {
             const uint32_t c = static_cast<uint32_t>(rx_local_[i]) - config_.first_local;
             if (rx_local_[i] < config_.first_local || c >= config_.clients) {
@@ -284,6 +286,7 @@ void ClientPool::poll(const Now& now) {
     wheel_.expire(now.ns, [&](uint32_t id) { service(*slots_[id]); });
     grant_credit();
     out_->flush();
+    return received;
 }
 
 // Under max_in_flight, a client may send while there is credit and nobody waits ahead of it;
@@ -425,6 +428,7 @@ void ClientPool::begin_disconnect(Slot& s) {
     switch (s.client.state()) {
         case client::State::connected:
             s.phase = Phase::disconnecting;
+            ++stats_.disconnecting;
             s.client.disconnect(now_);  // may end at once (disconnect_packets 1): on_finished
             return;
         case client::State::sending_request:

@@ -90,6 +90,7 @@ struct ClientPoolStats {
     uint32_t finished = 0;         // ended one way or another
     uint32_t not_started = 0;      // stopped before their turn to connect
     uint32_t aborted = 0;          // stopped while still connecting (nothing sent)
+    uint32_t disconnecting = 0;    // connected clients that began their graceful disconnect
     // How attempts that never connected ended, and how connections ended, by client::Outcome.
     std::array<uint32_t, kOutcomes> connect_failed{};
     std::array<uint32_t, kOutcomes> ended{};
@@ -156,8 +157,9 @@ public:
     // Schedules every client's connect (spaced by connect_spacing_ns from now).
     void start(const Now& now);
     // One loop iteration: receive, due timers, send. poll() reads the TSC and the wall clock.
-    void poll(const Now& now);
-    void poll();
+    // Returns the datagrams received.
+    uint32_t poll(const Now& now);
+    uint32_t poll();
     // Graceful stop: connected clients send nothing more, wait for the echoes in flight (at
     // most echo_timeout_ns) and disconnect (their DISCONNECTs go out over the next polls);
     // connecting ones are dropped, waiting ones never start. Keep polling until done().

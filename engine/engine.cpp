@@ -144,6 +144,7 @@ int Engine::run(const std::atomic<bool>& stop) {
 
 ApplicationFactory application_by_name(std::string_view name) {
     if (name == "echo") return [](uint16_t) { return std::make_unique<EchoApplication>(); };
+    if (name == "corrupt-echo") return [](uint16_t) { return std::make_unique<CorruptEchoApplication>(); };
     return nullptr;
 }
 

@@ -44,7 +44,8 @@ Flooder::Flooder(const FloodConfig& config, drivers::Port& port, uint16_t queue,
     for (unsigned k = 0; k < kFloodKindCount; ++k)
         if (config_.kinds[k]) order_.push_back(static_cast<FloodKind>(k));
     if (order_.empty()) throw std::invalid_argument("flood: no kind chosen");
-    if (config_.sources == 0) throw std::invalid_argument("flood: no source endpoints");
+    if (config_.sources < (config_.kinds[static_cast<unsigned>(FloodKind::replayed_token)] ? 2 : 1))
+        throw std::invalid_argument("flood: too few source endpoints (replayed_token needs 2)");
     if (!(config_.rate_pps > 0)) throw std::invalid_argument("flood: rate must be > 0");
     if (config_.kinds[static_cast<unsigned>(FloodKind::spoofed_sequence)] && config_.victims.empty())
         throw std::invalid_argument("flood: spoofed_sequence needs connected clients to spoof");
@@ -78,8 +79,17 @@ uint16_t Flooder::build(FloodKind k, uint8_t* out, uint16_t& local, uint64_t uni
             std::memcpy(p + i, &r, std::min<size_t>(8, n - i));
         }
     };
-    local = static_cast<uint16_t>(config_.first_source + next_source_);
-    if (++next_source_ >= config_.sources) next_source_ = 0;
+    // With replayed_token chosen, source 0 sends its first copy (the one use the server
+    // answers) and nothing else: a source the server answered is rate limited for a while,
+    // which would change the drop reason of what it sends next.
+    const uint32_t reserved = config_.kinds[static_cast<unsigned>(FloodKind::replayed_token)] ? 1 : 0;
+    if (reserved && !first_use_sent_ && k == FloodKind::replayed_token) {
+        first_use_sent_ = true;
+        local = config_.first_source;
+    } else {
+        local = static_cast<uint16_t>(config_.first_source + reserved + next_source_);
+        if (++next_source_ >= config_.sources - reserved) next_source_ = 0;
+    }
     switch (k) {
         case FloodKind::forged_request:
         case FloodKind::expired_request: {

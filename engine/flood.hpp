@@ -9,7 +9,8 @@
 //   expired_request   the same with an expiry in the past              token_expired (worker
 //                                                                      pre-filter, no decrypt)
 //   replayed_token    one valid token's REQUEST from many sources      token_in_use (all but the
-//                                                                      first, which is answered)
+//                                                                      first, from source 0 only,
+//                                                                      which is answered)
 //   junk              random bytes, 18..1200 long, packet type >= 8    bad_packet_type
 //   spoofed_sequence  PAYLOAD from a connected client's own address,   auth_failed (one AEAD
 //                     sequence 2^40 + k, random body and tag           open; no replay state moves)
@@ -83,6 +84,7 @@ private:
     size_t next_kind_ = 0;
     uint32_t next_source_ = 0, next_victim_ = 0;
     uint64_t spoof_sequence_ = uint64_t{1} << 40;
+    bool first_use_sent_ = false;  // replayed_token: the one copy from source 0
     double next_ns_ = 0;
     uint64_t rng_;
     std::array<uint64_t, kFloodKindCount> sent_{};

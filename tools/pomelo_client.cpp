@@ -234,6 +234,8 @@ struct Options {
     uint32_t verify_every = 64;
     // flood
     double flood_rate = 1000;
+    // connect-storm (and every mode's connects): new connections per second; 0 = all at once
+    uint64_t connect_rate = 0;
     std::array<bool, engine::kFloodKindCount> flood_kinds{};
     uint32_t flood_sources = 256;
 
@@ -278,12 +280,12 @@ std::optional<wire::Address> ip_plus(wire::Address a, uint32_t k) {
 uint32_t ports_per_ip(uint32_t base_port) { return std::min<uint32_t>(kPortsPerIp, 65536 - base_port); }
 
 Options parse_options(std::span<char* const> argv) {
-    static constexpr std::array<std::string_view, 25> kValued = {
+    static constexpr std::array<std::string_view, 26> kValued = {
         "--server",   "--key",      "--protocol-id", "--clients", "--bind",        "--base-port",
         "--payloads", "--size",     "--rate",        "--timeout", "--duration",    "--suite",
         "--client-id-base", "--driver", "--device", "--gateway-mac", "--in-flight", "--mode",
         "--blast-rate", "--trial", "--max-rate", "--verify-every", "--flood-rate", "--flood-kinds",
-        "--flood-sources"};
+        "--flood-sources", "--connect-rate"};
     Options o;
     std::vector<std::string_view> seen;
     bool have_server = false, have_key = false, have_protocol = false;
@@ -391,6 +393,8 @@ Options parse_options(std::span<char* const> argv) {
             if (ec != std::errc{} || end != v.data() + v.size() || !(d >= 0.01) || d > 60)
                 usage_error("--trial: " + quote(v) + " is not a number of seconds in [0.01, 60]");
             o.trial = d;
+        } else if (name == "--connect-rate") {
+            o.connect_rate = number(name, v, 1, 100'000'000);
         } else if (name == "--verify-every") {
             o.verify_every = static_cast<uint32_t>(number(name, v, 1, 1u << 20));
         } else if (name == "--flood-sources") {
@@ -777,6 +781,7 @@ struct Session {
         pc.rate_pps = o.rate;
         pc.window = 32;
         pc.max_in_flight = o.in_flight.value_or(o.ethdev ? kEthdevInFlight : kSocketInFlight);
+        pc.connect_spacing_ns = o.connect_rate ? std::max<uint64_t>(1, kSecond / o.connect_rate) : 0;
         pc.token = [this](uint32_t index, uint64_t unix_ms, std::span<uint8_t, wire::kConnectTokenSize> out) {
             return mint(o.client_id_base + id_offset + index, unix_ms, out);
         };
@@ -792,12 +797,15 @@ bool connections_kept(const engine::ClientPoolStats& s) {
 
 // Polls until the pool is done: stops it at a signal or when `deadline_ns` passes, gives it
 // kStopGraceNs to finish. `each` runs every iteration. Returns the stop reason ("" if done).
-std::string drive(engine::ClientPool& pool, uint64_t deadline_ns, const std::function<void(const Now&)>& each) {
+// With `yield_when_idle`, a poll that received nothing gives the CPU away (sched_yield): on a
+// host with fewer cores than busy threads, the server's control thread may share this CPU.
+std::string drive(engine::ClientPool& pool, uint64_t deadline_ns, const std::function<void(const Now&)>& each,
+                  bool yield_when_idle = false) {
     std::string stop_reason;
     uint64_t stop_ns = 0;
     while (!pool.done()) {
         const Now now = pool.now();
-        pool.poll(now);
+        if (pool.poll(now) == 0 && yield_when_idle) ::sched_yield();
         if (each) each(now);
         const int signals = g_signals.load(std::memory_order_relaxed);
         if (!pool.stopping()) {
@@ -824,7 +832,7 @@ int run_echo(Session& ss) {
     Progress progress(o, start.ns);
 
     std::unique_ptr<engine::Flooder> flood;
-    uint64_t flood_from_ns = 0;
+    uint64_t flood_from_ns = 0, flood_to_ns = 0;
     if (o.mode == Mode::flood) {
         engine::FloodConfig fc;
         fc.rate_pps = o.flood_rate;
@@ -849,9 +857,11 @@ int run_echo(Session& ss) {
 
     const uint64_t deadline = start.ns + static_cast<uint64_t>(o.duration * 1e9);
     const std::string stop_reason = drive(pool, deadline, [&](const Now& now) {
-        // The attack starts once every client connected, so its handshakes are measured apart.
-        if (flood && !pool.stopping() && (flood_from_ns || pool.stats().connected + pool.stats().finished >= o.clients)) {
+        // The attack runs while every client is connected: their handshakes are measured apart
+        // from it, and a spoofed datagram always has a connection to attack.
+        if (flood && !pool.stopping() && pool.connected_now() == o.clients && pool.stats().disconnecting == 0) {
             if (!flood_from_ns) flood_from_ns = now.ns;
+            flood_to_ns = now.ns;
             flood->pump(now);
         }
         if (progress.due(now.ns))
@@ -866,7 +876,7 @@ int run_echo(Session& ss) {
         nlohmann::json kinds = nlohmann::json::object();
         for (unsigned k = 0; k < engine::kFloodKindCount; ++k)
             if (o.flood_kinds[k]) kinds[engine::name_of(static_cast<engine::FloodKind>(k))] = flood->sent()[k];
-        const double secs = static_cast<double>(std::max<uint64_t>(end.ns - flood_from_ns, 1)) / 1e9;
+        const double secs = static_cast<double>(std::max<uint64_t>(flood_to_ns - flood_from_ns, 1)) / 1e9;
         j["flood"] = {{"rate_pps", o.flood_rate},
                       {"achieved_pps", flood_from_ns ? static_cast<double>(flood->total_sent()) / secs : 0.0},
                       {"sources", o.flood_sources},
@@ -1028,7 +1038,8 @@ int run_blast(Session& ss) {
 // --duration; each round has fresh tokens and client ids.
 int run_storm(Session& ss) {
     const Options& o = ss.o;
-    const Now start = engine::TscClock().now();
+    const engine::TscClock clock;
+    const Now start = clock.now();
     const uint64_t deadline = start.ns + static_cast<uint64_t>(o.duration * 1e9);
     Progress progress(o, start.ns);
     std::vector<uint64_t> setup;
@@ -1045,8 +1056,12 @@ int run_storm(Session& ss) {
         pool.start(t0);
         uint64_t all_connected_ns = 0;
         stop_reason = drive(pool, t0.ns + 30 * kSecond, [&](const Now& now) {
-            if (!all_connected_ns && pool.stats().connected + pool.stats().finished >= o.clients) all_connected_ns = now.ns;
-        });
+            if (all_connected_ns) return;
+            const engine::ClientPoolStats& s = pool.stats();
+            uint32_t settled = s.connected;  // attempts that ended one way or the other
+            for (uint32_t f : s.connect_failed) settled += f;
+            if (settled >= o.clients) all_connected_ns = now.ns;
+        }, true);
         const engine::ClientPoolStats& s = pool.stats();
         connect_ns += (all_connected_ns ? all_connected_ns : pool.now().ns) - t0.ns;
         setup.insert(setup.end(), s.handshake_ns.begin(), s.handshake_ns.end());
@@ -1060,7 +1075,7 @@ int run_storm(Session& ss) {
         kept = kept && s.all_good(0);
         ++rounds;
         ss.id_offset += o.clients;
-        const uint64_t now_ns = pool.now().ns;
+        const uint64_t now_ns = clock.now().ns;
         if (progress.due(now_ns)) {
             char buf[160];
             std::snprintf(buf, sizeof buf, "rounds %u  handshakes %u  %.0f handshakes/s", rounds, total.connected,
@@ -1069,7 +1084,7 @@ int run_storm(Session& ss) {
         }
         if (!stop_reason.empty() || now_ns >= deadline) break;
     }
-    const Now end = engine::TscClock().now();
+    const Now end = clock.now();
     total.handshake_ns = std::move(setup);
     const double rate = total.connected * 1e9 / static_cast<double>(std::max<uint64_t>(connect_ns, 1));
     const bool ok = kept && total.connected == total.clients && stop_reason.empty() &&

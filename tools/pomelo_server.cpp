@@ -56,7 +56,8 @@ Serves the Pomelo 1.03 protocol on a DPDK port (any PMD) or on kernel UDP socket
   --max-token-lifetime S  the backend's longest token lifetime; with --token-journal none,
                         tokens expiring before start + S are refused (they may predate it)
   --suites LIST         accepted cipher suites: chacha,aesgcm (default both)
-  --app NAME            application: echo (default)
+  --app NAME            application: echo (default), or corrupt-echo (flips a bit of every
+                        500th echo: for checking that a load generator notices)
   --mbufs N             mbuf pool size (default 16383)
   --burst N             packets per burst (default 32)
   --stats-interval S    seconds between stats lines, 0 = none (default 1)
@@ -145,7 +146,7 @@ void apply_options(Options& o, const std::vector<std::string>& args) {
         } else if (opt == "--app") {
             const std::string name = value();
             o.engine.app = engine::application_by_name(name);
-            if (!o.engine.app) cli::bad_argument(opt, "'" + name + "' is not an application (want echo)");
+            if (!o.engine.app) cli::bad_argument(opt, "'" + name + "' is not an application (want echo or corrupt-echo)");
         } else if (opt == "--mbufs") {
             o.engine.mbufs = static_cast<uint32_t>(cli::parse_uint(opt, value(), 1023, 1u << 24));
         } else if (opt == "--burst") {

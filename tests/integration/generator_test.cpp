@@ -1,0 +1,213 @@
+// The load generator's modes against a real pomelo-server over net_memif, at a modest load:
+// blast below capacity loses nothing and its sampled echoes verify; the capacity search
+// reports a capacity; connect-storm connects every client of every round; a flood's datagrams
+// show up in the server's drop counters under the reason each kind must get, one for one,
+// while the legitimate clients lose nothing; a server that corrupts echoes fails the run.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "tests/integration/harness.hpp"
+
+namespace pomelo::test {
+namespace {
+
+// A memif server and the generator's EAL and port arguments to reach it.
+struct MemifPair {
+    Scratch& s;
+    std::string srv = prefix("srv"), cli = prefix("cli");
+    std::string sock = (s.dir / "memif.sock").string();
+    std::unique_ptr<Process> server;
+
+    explicit MemifPair(Scratch& scratch, std::vector<std::string> extra = {}) : s(scratch) {
+        std::vector<std::string> ours = {"--driver", "ethdev", "--bind", "198.18.0.1:40000", "--protocol-id", "0x7070",
+                                         "--key", s.key, "--stats-interval", "1"};
+        ours.insert(ours.end(), extra.begin(), extra.end());
+        server = std::make_unique<Process>(
+            server_args(srv, {"-l", "0-1", "--vdev", "net_memif0,role=server,socket=" + sock + ",mac=02:00:00:00:00:01"},
+                        ours),
+            s.log("server"));
+        EXPECT_TRUE(server->wait_output("pomelo-server: serving", 20s)) << server->out() << server->err();
+    }
+    std::vector<std::string> client(std::vector<std::string> ours) const {
+        std::vector<std::string> a = {kClient, "--no-huge", "--no-pci", "-m", "512", "--file-prefix", cli,
+                                      "--log-level", "error", "-l", "0", "--vdev",
+                                      "net_memif0,role=client,socket=" + sock + ",mac=02:00:00:00:00:02,rsize=12", "--",
+                                      "--driver", "ethdev", "--gateway-mac", "02:00:00:00:00:01", "--server",
+                                      "198.18.0.1:40000", "--bind", "198.18.1.1", "--key", s.key, "--protocol-id",
+                                      "0x7070", "--quiet"};
+        a.insert(a.end(), ours.begin(), ours.end());
+        return a;
+    }
+    void stop() {
+        server->signal(SIGTERM);
+        ASSERT_TRUE(server->wait_for(15s));
+        EXPECT_EQ(server->exit_code(), 0) << server->err();
+    }
+};
+
+json read_json(const std::string& path) {
+    std::ifstream f(path);
+    try {
+        return json::parse(f);
+    } catch (...) {
+        ADD_FAILURE() << "no JSON in " << path;
+        return json::object();
+    }
+}
+
+// Polls a telemetry command until pred holds (the server's snapshot is refreshed every second).
+std::optional<json> wait_stats(const std::string& file_prefix, const std::string& command,
+                               const std::function<bool(const json&)>& pred) {
+    std::optional<json> last;
+    for (int i = 0; i < 50; ++i) {
+        last = stats(file_prefix, command);
+        if (last && pred(*last)) return last;
+        std::this_thread::sleep_for(200ms);
+    }
+    return last;
+}
+
+TEST(Generator, BlastBelowCapacityLosesNothing) {
+    Scratch s;
+    MemifPair m(s);
+    const std::string out = s.log("blast.json");
+    Process client(m.client({"--mode", "blast", "--clients", "20", "--blast-rate", "20000", "--trial", "1",
+                             "--verify-every", "4", "--json", out}),
+                   s.log("client"));
+    ASSERT_TRUE(client.wait_for(60s));
+    EXPECT_EQ(client.exit_code(), 0) << client.out() << client.err();
+    json r = read_json(out);
+    EXPECT_EQ(r["clients"]["connected"], 20);
+    EXPECT_EQ(r["clients"]["ended_by_outcome"]["disconnected"], 20);
+    EXPECT_EQ(r["blast"]["sent"], 20000);
+    EXPECT_EQ(r["blast"]["echoed"], 20000);
+    EXPECT_EQ(r["blast"]["lost"], 0);
+    EXPECT_EQ(r["blast"]["mismatched"], 0);
+    EXPECT_EQ(r["blast"]["verified"], 5000);  // one in four, every one byte-identical
+    EXPECT_TRUE(r["ok"].get<bool>());
+    // The server received and echoed exactly those payloads.
+    auto packets = wait_stats(m.srv, "packets", [](const json& p) { return p["rx_payload"] == 20000; });
+    ASSERT_TRUE(packets);
+    EXPECT_EQ((*packets)["rx_payload"], 20000);
+    EXPECT_EQ((*packets)["tx_payload"], 20000);
+    auto drops = stats(m.srv, "drops");
+    ASSERT_TRUE(drops);
+    EXPECT_EQ((*drops)["replayed"], 0);
+    EXPECT_EQ((*drops)["auth_failed"], 0);
+    m.stop();
+}
+
+TEST(Generator, CapacitySearchFindsALosslessRate) {
+    Scratch s;
+    MemifPair m(s);
+    const std::string out = s.log("capacity.json");
+    Process client(m.client({"--mode", "blast", "--clients", "10", "--trial", "0.1", "--max-rate", "1600000",
+                             "--json", out}),
+                   s.log("client"));
+    ASSERT_TRUE(client.wait_for(120s));
+    EXPECT_EQ(client.exit_code(), 0) << client.out() << client.err();
+    json r = read_json(out);
+    ASSERT_TRUE(r.contains("blast")) << r.dump();
+    const double capacity = r["blast"]["capacity_pps"].get<double>();
+    EXPECT_GE(capacity, 100000);
+    // Every trial at or below the capacity lost nothing.
+    for (const json& t : r["blast"]["trials"])
+        if (t["offered_pps"].get<double>() <= capacity) {
+            EXPECT_EQ(t["lost"], 0) << t.dump();
+        }
+    EXPECT_EQ(r["blast"]["mismatched"], 0);
+    EXPECT_GT(r["blast"]["verified"].get<uint64_t>(), 0u);
+    m.stop();
+}
+
+TEST(Generator, StormConnectsEveryRound) {
+    Scratch s;
+    MemifPair m(s);
+    const std::string out = s.log("storm.json");
+    Process client(m.client({"--mode", "connect-storm", "--clients", "200", "--duration", "2", "--json", out}),
+                   s.log("client"));
+    ASSERT_TRUE(client.wait_for(60s));
+    EXPECT_EQ(client.exit_code(), 0) << client.out() << client.err();
+    json r = read_json(out);
+    const int rounds = r["storm"]["rounds"].get<int>();
+    EXPECT_GE(rounds, 1);
+    EXPECT_EQ(r["storm"]["handshakes"], rounds * 200);
+    EXPECT_EQ(r["clients"]["ended_by_outcome"]["disconnected"], rounds * 200);
+    EXPECT_GT(r["storm"]["handshakes_per_s"].get<double>(), 0);
+    EXPECT_GT(r["storm"]["setup_ns"]["p99"].get<uint64_t>(), 0u);
+    auto summary = wait_stats(m.srv, "summary", [&](const json& j) {
+        return j["connections_accepted"] == rounds * 200 && j["peers_connected"] == 0;
+    });
+    ASSERT_TRUE(summary);
+    EXPECT_EQ((*summary)["connections_accepted"], rounds * 200);
+    m.stop();
+}
+
+TEST(Generator, FloodDropsOneForOneClientsUnharmed) {
+    Scratch s;
+    MemifPair m(s);
+    const std::string out = s.log("flood.json");
+    Process client(m.client({"--mode", "flood", "--clients", "10", "--payloads", "600", "--rate", "200",
+                             "--flood-rate", "2000", "--flood-sources", "64", "--json", out}),
+                   s.log("client"));
+    ASSERT_TRUE(client.wait_for(60s));
+    EXPECT_EQ(client.exit_code(), 0) << client.out() << client.err();
+    json r = read_json(out);
+    // The legitimate clients: all connected, every echo back and identical, clean ends.
+    EXPECT_EQ(r["clients"]["connected"], 10);
+    EXPECT_EQ(r["payloads"]["echoed"], 6000);
+    EXPECT_EQ(r["payloads"]["lost"], 0);
+    EXPECT_EQ(r["payloads"]["mismatched"], 0);
+    EXPECT_EQ(r["clients"]["ended_by_outcome"]["disconnected"], 10);
+    const json& k = r["flood"]["sent_by_kind"];
+    for (const char* kind : {"forged_request", "expired_request", "replayed_token", "junk", "spoofed_sequence"})
+        EXPECT_GT(k[kind].get<uint64_t>(), 100u) << kind;
+    const uint64_t junk = k["junk"], expired = k["expired_request"], replayed = k["replayed_token"],
+                   forged = k["forged_request"], spoofed = k["spoofed_sequence"];
+    auto drops = wait_stats(m.srv, "drops", [&](const json& d) {
+        return d["bad_packet_type"] == junk && d["auth_failed"] == forged + spoofed;
+    });
+    ASSERT_TRUE(drops);
+    SCOPED_TRACE(drops->dump());
+    EXPECT_EQ((*drops)["bad_packet_type"], junk);
+    EXPECT_EQ((*drops)["token_expired"], expired);
+    EXPECT_EQ((*drops)["token_in_use"], replayed - 1);  // the first copy connects its source's handshake
+    EXPECT_EQ((*drops)["auth_failed"], forged + spoofed);
+    EXPECT_EQ((*drops)["replayed"], 0);
+    EXPECT_EQ((*drops)["rate_limited"], 0);
+    EXPECT_EQ((*drops)["control_ring_full"], 0);
+    auto packets = stats(m.srv, "packets");
+    ASSERT_TRUE(packets);
+    EXPECT_EQ((*packets)["rx_payload"], 6000);
+    m.stop();
+}
+
+TEST(Generator, AServerThatCorruptsEchoesFailsTheRun) {
+    Scratch s;
+    MemifPair m(s, {"--app", "corrupt-echo"});
+    {
+        const std::string out = s.log("echo.json");
+        Process client(m.client({"--clients", "5", "--payloads", "400", "--json", out}), s.log("echo"));
+        ASSERT_TRUE(client.wait_for(60s));
+        EXPECT_EQ(client.exit_code(), 1) << client.out() << client.err();
+        json r = read_json(out);
+        EXPECT_EQ(r["payloads"]["mismatched"], 4);  // every 500th of 2000
+        EXPECT_FALSE(r["ok"].get<bool>());
+    }
+    {
+        const std::string out = s.log("blast.json");
+        Process client(m.client({"--mode", "blast", "--clients", "5", "--blast-rate", "10000", "--trial", "0.2",
+                                 "--verify-every", "1", "--json", out}),
+                       s.log("blast"));
+        ASSERT_TRUE(client.wait_for(60s));
+        EXPECT_EQ(client.exit_code(), 1) << client.out() << client.err();
+        json r = read_json(out);
+        EXPECT_EQ(r["blast"]["mismatched"], 4);  // 2000 payloads, the server flipped every 500th
+        EXPECT_FALSE(r["ok"].get<bool>());
+    }
+    m.stop();
+}
+
+}  // namespace
+}  // namespace pomelo::test
