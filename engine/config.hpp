@@ -29,6 +29,11 @@ struct EngineConfig {
     // start + max_token_lifetime_ms (the backend's longest token lifetime). One is required.
     std::string token_journal;
     uint64_t max_token_lifetime_ms = 0;
+    // Benchmark baseline (perf/bench.sh), not a server: PAYLOADs of connected peers are echoed
+    // by rx burst -> AEAD open burst -> AEAD seal burst -> tx burst and nothing else (no replay
+    // window, no application, no statistics): the physical limit of the data path on this
+    // port, against which the engine's echo is measured. Handshakes, PINGs and timers run as usual.
+    bool bare_loop = false;
 };
 
 }  // namespace pomelo::engine

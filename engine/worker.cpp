@@ -32,6 +32,7 @@ Worker::Worker(uint16_t index, const WorkerShared& shared, WorkerRings rings, in
     shard_ = std::make_unique<server::Shard>(shared.config->server, shared.config->server.max_clients,
                                              static_cast<server::ShardHooks&>(*this), *outbox_);
     app_ = shared.config->app ? shared.config->app(index) : std::make_unique<EchoApplication>();
+    if (shared.config->bare_loop) bare_scratch_ = std::make_unique<BareScratch>();
     closed_.reserve(1024);
 }
 
@@ -39,7 +40,9 @@ Worker::~Worker() = default;
 
 uint16_t Worker::owner_of(const wire::Address& a) const {
     const auto key = wire::AddressKey::of(a);
-    return static_cast<uint16_t>((*shared_.owner_hash)(&key, sizeof key) % shared_.workers.size());
+    // Multiply-shift onto 0..workers-1 (Lemire's fastrange): no division per datagram.
+    const auto h = static_cast<uint32_t>((*shared_.owner_hash)(&key, sizeof key));
+    return static_cast<uint16_t>((uint64_t{h} * shared_.workers.size()) >> 32);
 }
 
 void Worker::transmit(rte_mbuf** pkts, wire::Address* to, uint16_t* local, drivers::LinkHop* via, uint16_t n) {
@@ -72,17 +75,15 @@ int Worker::run() {
 
         // Datagrams the queues' workers received for this shard.
         if (distribute_) {
-            rte_mbuf* pkts[kMaxBurst];
-            wire::Address from[kMaxBurst];
-            uint16_t local[kMaxBurst];
-            drivers::LinkHop hop[kMaxBurst];
-            const unsigned n = rte_ring_sc_dequeue_burst(rings_.rx, reinterpret_cast<void**>(pkts), burst, nullptr);
+            Burst& b = ring_in_;
+            const unsigned n = rte_ring_sc_dequeue_burst(rings_.rx, reinterpret_cast<void**>(b.pkts), burst, nullptr);
             for (unsigned i = 0; i < n; ++i) {
-                from[i] = meta(pkts[i]).address;
-                local[i] = meta(pkts[i]).local;
-                hop[i] = meta(pkts[i]).hop;
+                const MbufMeta& m = meta(b.pkts[i]);
+                b.addr[i] = m.address;
+                b.local[i] = m.local;
+                b.hop[i] = m.hop;
             }
-            if (n) receive_pass(pkts, from, local, hop, static_cast<uint16_t>(n));
+            if (n) deliver(b.pkts, b.addr, b.local, b.hop, static_cast<uint16_t>(n));
         }
 
         accept_new_peers();
@@ -115,69 +116,124 @@ int Worker::run() {
 void Worker::poll_device() {
     const uint16_t burst = std::min<uint16_t>(shared_.config->burst, kMaxBurst);
     const uint16_t q = static_cast<uint16_t>(io_queue_);
-    rte_mbuf* pkts[kMaxBurst];
-    wire::Address from[kMaxBurst];
-    uint16_t local[kMaxBurst];
-    drivers::LinkHop hop[kMaxBurst];
-    const uint16_t n = shared_.port->rx_burst(q, pkts, from, local, hop, burst);
+    Burst& r = rx_;
+    const uint16_t n = shared_.port->rx_burst(q, r.pkts, r.addr, r.local, r.hop, burst);
     if (n) {
         if (!distribute_) {
-            receive_pass(pkts, from, local, hop, n);
+            deliver(r.pkts, r.addr, r.local, r.hop, n);
         } else {
             // Hand each datagram to the shard owning its source, in one burst per shard; keep ours.
-            rte_mbuf* by_owner[kMaxWorkers][kMaxBurst];
             uint16_t count[kMaxWorkers] = {};
-            rte_mbuf* mine[kMaxBurst];
-            wire::Address mine_from[kMaxBurst];
-            uint16_t mine_local[kMaxBurst];
-            drivers::LinkHop mine_hop[kMaxBurst];
+            Burst& mine = mine_;
             uint16_t nmine = 0;
             const size_t workers = shared_.workers.size();
             for (uint16_t i = 0; i < n; ++i) {
-                const uint16_t owner = owner_of(from[i]);
+                const uint16_t owner = owner_of(r.addr[i]);
                 if (owner == index_) {
-                    mine[nmine] = pkts[i];
-                    mine_local[nmine] = local[i];
-                    mine_hop[nmine] = hop[i];
-                    mine_from[nmine++] = from[i];
+                    mine.pkts[nmine] = r.pkts[i];
+                    mine.local[nmine] = r.local[i];
+                    mine.hop[nmine] = r.hop[i];
+                    mine.addr[nmine++] = r.addr[i];
                     continue;
                 }
-                meta(pkts[i]).address = from[i];
-                meta(pkts[i]).local = local[i];
-                meta(pkts[i]).hop = hop[i];
-                by_owner[owner][count[owner]++] = pkts[i];
+                MbufMeta& m = meta(r.pkts[i]);
+                m.address = r.addr[i];
+                m.local = r.local[i];
+                m.hop = r.hop[i];
+                by_owner_[owner][count[owner]++] = r.pkts[i];
             }
             for (size_t w = 0; w < workers; ++w) {
                 if (!count[w]) continue;
                 const unsigned sent = rte_ring_mp_enqueue_burst(shared_.workers[w]->rings().rx,
-                                                                reinterpret_cast<void**>(by_owner[w]), count[w], nullptr);
+                                                                reinterpret_cast<void**>(by_owner_[w]), count[w], nullptr);
                 if (sent < count[w]) {
                     local_.drops[EngineDrop::shard_ring_full] += count[w] - sent;
-                    rte_pktmbuf_free_bulk(by_owner[w] + sent, count[w] - sent);
+                    rte_pktmbuf_free_bulk(by_owner_[w] + sent, count[w] - sent);
                 }
             }
-            if (nmine) receive_pass(mine, mine_from, mine_local, mine_hop, nmine);
+            if (nmine) deliver(mine.pkts, mine.addr, mine.local, mine.hop, nmine);
         }
     }
     // What other workers and the control thread queued for this device queue.
-    rte_mbuf* out[kMaxBurst];
-    wire::Address to[kMaxBurst];
-    uint16_t out_local[kMaxBurst];
-    drivers::LinkHop via[kMaxBurst];
-    const unsigned m = rte_ring_sc_dequeue_burst(rings_.tx, reinterpret_cast<void**>(out), burst, nullptr);
+    Burst& t = tx_;
+    const unsigned m = rte_ring_sc_dequeue_burst(rings_.tx, reinterpret_cast<void**>(t.pkts), burst, nullptr);
     if (m) {
         for (unsigned i = 0; i < m; ++i) {
-            to[i] = meta(out[i]).address;
-            out_local[i] = meta(out[i]).local;
-            via[i] = meta(out[i]).hop;
+            const MbufMeta& mm = meta(t.pkts[i]);
+            t.addr[i] = mm.address;
+            t.local[i] = mm.local;
+            t.hop[i] = mm.hop;
         }
-        shared_.port->tx_burst(q, out, to, out_local, via, static_cast<uint16_t>(m));
+        shared_.port->tx_burst(q, t.pkts, t.addr, t.local, t.hop, static_cast<uint16_t>(m));
     }
+}
+
+void Worker::bare_pass(rte_mbuf** pkts, const wire::Address* from, const uint16_t* local, const drivers::LinkHop* hop,
+                       uint16_t n) {
+    BareScratch& x = *bare_scratch_;
+    Burst& out = bare_;
+    Burst& rest = bare_rest_;
+    uint16_t nb = 0, nr = 0;
+    for (uint16_t i = 0; i < n; ++i) {
+        uint8_t* d = rte_pktmbuf_mtod(pkts[i], uint8_t*);
+        const uint16_t len = rte_pktmbuf_data_len(pkts[i]);
+        wire::PacketHeader h;
+        server::Peer* p = nullptr;
+        if (len >= wire::kMinDatagramSize && d[0] >> 4 == static_cast<uint8_t>(wire::PacketType::payload) &&
+            wire::read_header(std::span<const uint8_t>(d, len), h) == wire::WireError::ok)
+            p = shard_->find(from[i]);
+        if (!p || p->state == server::PeerState::disconnecting) {
+            rest.pkts[nr] = pkts[i];
+            rest.addr[nr] = from[i];
+            rest.local[nr] = local[i];
+            rest.hop[nr++] = hop[i];
+            continue;
+        }
+        const uint32_t body = static_cast<uint32_t>(len - h.size - wire::kTagSize);
+        x.ads[nb] = wire::packet_ad(p->ctx, d[0]);
+        x.ops[nb] = {p->ctx.suite, &p->recv_key, nullptr, h.sequence, x.ads[nb].data(),
+                     static_cast<uint32_t>(x.ads[nb].size()), d + h.size, body, d + h.size + body, false};
+        x.peers[nb] = p;
+        out.pkts[nb] = pkts[i];
+        out.addr[nb] = from[i];
+        out.local[nb] = p->local;
+        out.hop[nb++] = hop[i];
+    }
+    aead_->open(std::span(x.ops, nb));
+    uint16_t ns = 0;
+    for (uint16_t k = 0; k < nb; ++k) {
+        crypto::AeadOp& op = x.ops[k];
+        server::Peer* p = x.peers[k];
+        if (!op.ok) {
+            rte_pktmbuf_free(out.pkts[k]);
+            continue;
+        }
+        // The reply is sealed in place: its header ends where the request's did, longer by
+        // the bytes its sequence needs beyond the request's (taken from the headroom).
+        uint8_t* d = rte_pktmbuf_mtod(out.pkts[k], uint8_t*);
+        const unsigned have = d[0] & 0x0f;
+        const uint64_t seq = p->send_sequence++;
+        unsigned need = 1;
+        while (need < 8 && seq >> (8 * need)) ++need;
+        if (need > have) d = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(out.pkts[k], static_cast<uint16_t>(need - have)));
+        const unsigned bytes = std::max(need, have);
+        wire::write_header(wire::PacketType::payload, seq, bytes, std::span<uint8_t>(d, 1 + bytes));
+        x.ads[ns] = wire::packet_ad(p->ctx, d[0]);
+        x.ops[ns] = {p->ctx.suite, &p->send_key, nullptr, seq, x.ads[ns].data(), static_cast<uint32_t>(x.ads[ns].size()),
+                     op.text, op.size, op.tag, false};
+        out.pkts[ns] = out.pkts[k];
+        out.addr[ns] = out.addr[k];
+        out.local[ns] = out.local[k];
+        out.hop[ns++] = out.hop[k];
+    }
+    aead_->seal(std::span(x.ops, ns));
+    if (ns) transmit(out.pkts, out.addr, out.local, out.hop, ns);
+    if (nr) receive_pass(rest.pkts, rest.addr, rest.local, rest.hop, nr);
 }
 
 void Worker::receive_pass(rte_mbuf** pkts, const wire::Address* from, const uint16_t* local, const drivers::LinkHop* hop,
                           uint16_t n) {
-    server::RxDatagram burst[kMaxBurst];
+    server::RxDatagram* burst = datagrams_;
     for (uint16_t i = 0; i < n; ++i)
         burst[i] = {std::span(rte_pktmbuf_mtod(pkts[i], uint8_t*), rte_pktmbuf_data_len(pkts[i])), from[i], local[i],
                     link_of(hop[i])};
@@ -185,15 +241,13 @@ void Worker::receive_pass(rte_mbuf** pkts, const wire::Address* from, const uint
     const uint32_t nh = shard_->receive_burst(std::span(burst, n), now_, *aead_, handshake);
     // The port learns a peer's way back only from datagrams that authenticated, and only when
     // it changed (the shard compares it with the peer's last): a spoofed frame teaches nothing.
-    wire::Address learn_from[kMaxBurst];
-    drivers::LinkHop learn_hop[kMaxBurst];
     uint16_t nl = 0;
     for (uint16_t i = 0; i < n; ++i) {
         if (!burst[i].link_changed) continue;
-        learn_from[nl] = from[i];
-        learn_hop[nl++] = hop[i];
+        learn_.addr[nl] = from[i];
+        learn_.hop[nl++] = hop[i];
     }
-    if (nl) shared_.port->learn_neighbours(io_worker_, learn_from, learn_hop, nl);
+    if (nl) shared_.port->learn_neighbours(io_worker_, learn_.addr, learn_.hop, nl);
     // REQUEST / RESPONSE from unknown addresses go to the control thread, REQUESTs only when
     // they pass the checks that need no state and no crypto: a flood of junk REQUESTs is
     // dropped here at the worker's rate, never holding mbufs in the control ring.

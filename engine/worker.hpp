@@ -72,8 +72,18 @@ public:
 private:
 
     void poll_device();
+    // A received burst for this shard: receive_pass, or bare_pass with EngineConfig::bare_loop.
+    void deliver(rte_mbuf** pkts, const wire::Address* from, const uint16_t* local, const drivers::LinkHop* hop,
+                 uint16_t n) {
+        if (bare_scratch_) bare_pass(pkts, from, local, hop, n);
+        else receive_pass(pkts, from, local, hop, n);
+    }
     void receive_pass(rte_mbuf** pkts, const wire::Address* from, const uint16_t* local, const drivers::LinkHop* hop,
                       uint16_t n);
+    // EngineConfig::bare_loop: echoes connected peers' PAYLOADs with nothing but the AEAD;
+    // hands the rest to receive_pass.
+    void bare_pass(rte_mbuf** pkts, const wire::Address* from, const uint16_t* local, const drivers::LinkHop* hop,
+                   uint16_t n);
     void accept_new_peers();
     void publish();
     uint16_t owner_of(const wire::Address& a) const;
@@ -89,6 +99,25 @@ private:
     bool send(server::PeerId peer, std::span<const uint8_t> payload) override;
     bool disconnect(server::PeerId peer) override;
     uint64_t now_ns() const override { return now_.ns; }
+
+    // Scratch for one burst, kept here rather than on the stack: wire::Address and the
+    // protocol structs zero-initialise, and arrays of them on the stack cost a memset of
+    // kilobytes per loop iteration, busy or not.
+    struct Burst {
+        rte_mbuf* pkts[server::Shard::kMaxBurst];
+        wire::Address addr[server::Shard::kMaxBurst];
+        uint16_t local[server::Shard::kMaxBurst];
+        drivers::LinkHop hop[server::Shard::kMaxBurst];
+    };
+    Burst rx_, ring_in_, mine_, tx_, learn_, bare_, bare_rest_;
+    struct BareScratch {
+        crypto::AeadOp ops[server::Shard::kMaxBurst];
+        wire::PacketAd ads[server::Shard::kMaxBurst];
+        server::Peer* peers[server::Shard::kMaxBurst];
+    };
+    std::unique_ptr<BareScratch> bare_scratch_;  // only with EngineConfig::bare_loop
+    rte_mbuf* by_owner_[kMaxWorkers][server::Shard::kMaxBurst];
+    server::RxDatagram datagrams_[server::Shard::kMaxBurst];
 
     uint16_t index_;
     WorkerShared shared_;

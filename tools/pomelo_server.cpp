@@ -60,6 +60,9 @@ Serves the Pomelo 1.03 protocol on a DPDK port (any PMD) or on kernel UDP socket
                         500th echo: for checking that a load generator notices)
   --mbufs N             mbuf pool size (default 16383)
   --burst N             packets per burst (default 32)
+  --bare-loop           benchmark baseline, not a server: connected peers' PAYLOADs are echoed
+                        by rx -> AEAD open -> AEAD seal -> tx and nothing else (no replay
+                        window, no application); see perf/bench.sh
   --stats-interval S    seconds between stats lines, 0 = none (default 1)
   --config FILE         'option = value' lines; command-line options override them
   --help                this text
@@ -149,6 +152,8 @@ void apply_options(Options& o, const std::vector<std::string>& args) {
             if (!o.engine.app) cli::bad_argument(opt, "'" + name + "' is not an application (want echo or corrupt-echo)");
         } else if (opt == "--mbufs") {
             o.engine.mbufs = static_cast<uint32_t>(cli::parse_uint(opt, value(), 1023, 1u << 24));
+        } else if (opt == "--bare-loop") {
+            o.engine.bare_loop = true;
         } else if (opt == "--burst") {
             o.engine.burst = static_cast<uint16_t>(cli::parse_uint(opt, value(), 1, server::Shard::kMaxBurst));
         } else if (opt == "--stats-interval") {

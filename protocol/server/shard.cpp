@@ -252,10 +252,10 @@ uint32_t Shard::receive_burst(std::span<RxDatagram> burst, const Now& now, crypt
     uint32_t handshakes = 0;
     for (size_t base = 0; base < burst.size(); base += kMaxBurst) {
         const size_t n = std::min<size_t>(kMaxBurst, burst.size() - base);
-        wire::PacketHeader headers[kMaxBurst];
+        wire::PacketHeader* headers = scratch_.headers;
         Peer* owners[kMaxBurst];
-        wire::PacketAd ads[kMaxBurst];
-        crypto::AeadOp ops[kMaxBurst];
+        wire::PacketAd* ads = scratch_.ads;
+        crypto::AeadOp* ops = scratch_.ops;
         uint32_t op_of[kMaxBurst];
         uint32_t nops = 0;
         // Stage 1: everything that needs no cryptography, counted by reason.

@@ -124,6 +124,15 @@ private:
     void on_timer(uint32_t slot, const Now& now);
     uint32_t slot_of(const Peer& p) const { return static_cast<uint32_t>(&p - peers_.data()); }
 
+    // receive_burst's per-burst arrays, kept here: their element types zero-initialise, and
+    // on the stack that is a memset of kilobytes per burst.
+    struct Scratch {
+        wire::PacketHeader headers[kMaxBurst];
+        wire::PacketAd ads[kMaxBurst];
+        crypto::AeadOp ops[kMaxBurst];
+    };
+    Scratch scratch_;
+
     Config config_;
     ShardHooks& hooks_;
     Outbox& out_;
