@@ -135,7 +135,7 @@ std::map<std::string, std::function<void(pomelo::TelemetryReply&)>> g_app_comman
 bool valid_telemetry_name(const std::string& name) {
     if (name.empty() || name.size() > 63) return false;
     for (char c : name)
-        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.') return false;
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;  // what DPDK 22.11 accepts
     return true;
 }
 

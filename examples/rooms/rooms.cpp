@@ -87,16 +87,15 @@ struct Directory {
     }
 };
 
-// The room a token names: bytes up to the first zero, 1..kMaxRoomName of [A-Za-z0-9_.-],
-// zeros after it. Empty if not.
+// The room a token names: bytes up to the first zero, 1..kMaxRoomName of [A-Za-z0-9_]
+// (telemetry names), zeros after it. Empty if not.
 std::string room_of(const UserData& user_data) {
     const auto end = std::find(user_data.begin(), user_data.end(), uint8_t{0});
     const size_t n = static_cast<size_t>(end - user_data.begin());
     if (n == 0 || n > kMaxRoomName || std::any_of(end, user_data.end(), [](uint8_t b) { return b != 0; })) return {};
     std::string name(user_data.begin(), end);
     for (char c : name)
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
-              c == '.'))
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'))
             return {};
     return name;
 }

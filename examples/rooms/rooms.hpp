@@ -7,7 +7,7 @@
 // peers by source address): each worker relays its members' records to the other workers
 // with inter-worker messages once per tick, and keeps a roster of the whole room.
 //
-// Token user data: the room name, 1..32 bytes of [A-Za-z0-9_.-], then zero bytes
+// Token user data: the room name, 1..32 bytes of [A-Za-z0-9_], then zero bytes
 // (e.g. `pomelo-token mint ... --user-data $(printf lobby | xxd -p)`). A client whose token
 // names no valid room is disconnected at once.
 //

@@ -131,8 +131,8 @@ struct TelemetryReply {
 // Registers `command` (e.g. "/game/matches": '/', then letters, digits, '_', '/') on the
 // server's telemetry socket (DPDK telemetry: dpdk-telemetry.py, pomelo-stats). `handler` runs
 // on the telemetry thread, not on a worker: it must synchronise with the workers itself.
-// Names are at most 63 characters of letters, digits, '_', '-', '.'; at most 256 entries per
-// object. Registering a command again replaces its handler. false with `error` if the
+// Names are 1..63 letters, digits or '_' (others are left out of the reply); at most 256
+// entries per object. Registering a command again replaces its handler. false with `error` if the
 // command is malformed or taken by DPDK.
 bool add_telemetry_command(const std::string& command, const std::string& help,
                            std::function<void(TelemetryReply&)> handler, std::string& error);
