@@ -3,7 +3,7 @@
 #   1. `meson install --destdir TMP` of this build;
 #   2. the headers installed are exactly include/pomelo/installed-headers.txt, each compiles
 #      alone with nothing but the installed tree, and none names an internal header;
-#   3. tests/install/game_server.cpp, copied to a directory of its own, builds with
+#   3. tests/install/game_server.cpp (shown verbatim in README.md), copied to a directory of its own, builds with
 #      `pkg-config --cflags --libs pomelo-engine` (PKG_CONFIG_PATH and PKG_CONFIG_SYSROOT_DIR
 #      on the DESTDIR tree) and loads libpomelo-engine.so from there;
 #   4. it serves real clients: the installed pomelo-client connects 8 clients over kernel UDP on
@@ -68,7 +68,9 @@ for h in $expected; do
 done
 echo "headers: $(echo $expected)"
 
-# 3. build the game server out of tree
+# 3. build the game server out of tree (README's "Build your game server" shows this file)
+python3 -c 'import sys; sys.exit(open(sys.argv[1]).read() not in open(sys.argv[2]).read())' \
+    "$src/tests/install/game_server.cpp" "$src/README.md" || fail "README.md does not show tests/install/game_server.cpp as it is"
 mkdir "$tmp/game"
 cp "$src/tests/install/game_server.cpp" "$tmp/game/"
 (cd "$tmp/game" && "${cxx[@]}" -std=c++20 -Wall -Wextra -Werror game_server.cpp $cflags $libs \
