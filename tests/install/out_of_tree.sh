@@ -17,6 +17,9 @@ unset LD_LIBRARY_PATH
 build=$1 src=$2
 shift 2
 cxx=("$@")
+# A build with -Db_sanitize=...: the application links the sanitizer runtime the library calls.
+app_flags=()
+[ -n "${POMELO_SANITIZE:-}" ] && [ "$POMELO_SANITIZE" != none ] && app_flags=(-fsanitize="$POMELO_SANITIZE")
 
 tmp=$(mktemp -d /tmp/pomelo-install-XXXXXX)
 server_pid=
@@ -73,7 +76,7 @@ python3 -c 'import sys; sys.exit(open(sys.argv[1]).read() not in open(sys.argv[2
     "$src/tests/install/game_server.cpp" "$src/README.md" || fail "README.md does not show tests/install/game_server.cpp as it is"
 mkdir "$tmp/game"
 cp "$src/tests/install/game_server.cpp" "$tmp/game/"
-(cd "$tmp/game" && "${cxx[@]}" -std=c++20 -Wall -Wextra -Werror game_server.cpp $cflags $libs \
+(cd "$tmp/game" && "${cxx[@]}" -std=c++20 -Wall -Wextra -Werror "${app_flags[@]}" game_server.cpp $cflags $libs \
     -Wl,-rpath,"$libdir" -o game_server) >"$tmp/compile.log" 2>&1 || fail "game_server.cpp does not build"
 ldd "$tmp/game/game_server" >"$tmp/ldd.log"
 grep -q "libpomelo-engine.so.* => $libdir/" "$tmp/ldd.log" || fail "game_server does not load libpomelo-engine.so from $libdir"
