@@ -1,46 +1,37 @@
-// The application interface a game server links: per-worker callbacks for connections and
-// payloads, and the calls to send and disconnect. Each worker lcore gets its own Application
-// instance (from a factory), so an application needs no locks for per-connection state.
+// The application interface inside the engine: the public one (include/pomelo/app.hpp), the
+// built-in applications, and the conversions between the protocol's connection handles and
+// the public ones.
 #pragma once
 
-#include <cstdint>
-#include <functional>
+#include <pomelo/app.hpp>
+
 #include <memory>
-#include <span>
+#include <string_view>
 
 #include "protocol/server/shard.hpp"
 
 namespace pomelo::engine {
 
-using server::CloseReason;
-using server::PeerId;
+using Application = pomelo::Application;
+using ApplicationFactory = pomelo::ApplicationFactory;
+using WorkerContext = pomelo::WorkerContext;
 
-// What an application may do from its callbacks (and only from them: it is the worker's).
-class WorkerContext {
-public:
-    virtual ~WorkerContext() = default;
-    virtual uint16_t worker() const = 0;
-    virtual bool send(PeerId peer, std::span<const uint8_t> payload) = 0;
-    virtual bool disconnect(PeerId peer) = 0;
-    virtual uint64_t now_ns() const = 0;
-};
-
-class Application {
-public:
-    virtual ~Application() = default;
-    virtual void on_connect(WorkerContext&, PeerId, int64_t /*client_id*/, const wire::UserData&) {}
-    virtual void on_payload(WorkerContext&, PeerId, std::span<const uint8_t>) {}
-    virtual void on_disconnect(WorkerContext&, PeerId, int64_t /*client_id*/, CloseReason) {}
-    // Once per worker loop iteration, after receiving and before sending.
-    virtual void on_poll(WorkerContext&) {}
-};
-
-using ApplicationFactory = std::function<std::unique_ptr<Application>(uint16_t worker)>;
+inline pomelo::PeerId to_public(server::PeerId id) { return {id.slot, id.generation}; }
+inline server::PeerId to_internal(pomelo::PeerId id) { return {id.slot, id.generation}; }
+inline pomelo::CloseReason to_public(server::CloseReason r) { return static_cast<pomelo::CloseReason>(r); }
+inline server::CloseReason to_internal_reason(pomelo::CloseReason r) { return static_cast<server::CloseReason>(r); }
+static_assert(static_cast<int>(server::CloseReason::client_disconnected) ==
+                  static_cast<int>(pomelo::CloseReason::client_disconnected) &&
+              static_cast<int>(server::CloseReason::timed_out) == static_cast<int>(pomelo::CloseReason::timed_out) &&
+              static_cast<int>(server::CloseReason::server_disconnected) ==
+                  static_cast<int>(pomelo::CloseReason::server_disconnected) &&
+              static_cast<int>(server::CloseReason::server_stopped) ==
+                  static_cast<int>(pomelo::CloseReason::server_stopped));
 
 // Sends every payload straight back to its sender.
 class EchoApplication final : public Application {
 public:
-    void on_payload(WorkerContext& ctx, PeerId peer, std::span<const uint8_t> payload) override {
+    void on_payload(WorkerContext& ctx, pomelo::PeerId peer, std::span<const uint8_t> payload) override {
         ctx.send(peer, payload);
     }
 };
@@ -62,7 +53,10 @@ private:
     uint8_t copy_[1200];
 };
 
-// The built-in applications by name ("echo", "corrupt-echo"); nullptr for an unknown name.
+// The built-in applications by name ("echo", "corrupt-echo", "rooms": examples/rooms); nullptr
+// for an unknown name.
 ApplicationFactory application_by_name(std::string_view name);
+// Their names, for --help and error messages ("echo, rooms").
+const char* application_names();
 
 }  // namespace pomelo::engine

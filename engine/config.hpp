@@ -23,6 +23,10 @@ struct EngineConfig {
     uint64_t stats_interval_ns = 1'000'000'000;  // stats line; 0 = none
     uint64_t shutdown_grace_ns = 2'000'000'000;  // time for the DISCONNECTs on SIGINT/SIGTERM
     ApplicationFactory app;
+    uint32_t tick_hz = 0;             // Application::on_tick per worker; 0 = none
+    // Inter-worker application messages in flight (all workers): the message pool. Each
+    // worker's message ring holds the whole pool, so a post never finds a ring full.
+    uint32_t message_buffers = 4095;
     // Restart safety (§9): a token that connected must never connect again, also after a
     // restart. Either a token journal (engine/token_journal.hpp) keeps them on disk, or, with
     // no journal, every token that may predate this start is refused: those expiring before

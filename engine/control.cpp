@@ -179,7 +179,8 @@ void Control::run(const std::atomic<bool>& stop_requested) {
         collect_closed();
         handshake_.update(now);
 
-        if (stop_requested.load(std::memory_order_relaxed) && !shutting_down) {
+        if ((stop_requested.load(std::memory_order_relaxed) || stop_.load(std::memory_order_relaxed)) &&
+            !shutting_down) {
             shutting_down = true;
             handshake_.begin_shutdown();  // no connection is accepted from now on
             for (Worker* w : shared_.workers) w->shutdown();

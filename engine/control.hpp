@@ -42,6 +42,8 @@ public:
 
     // Runs on the main lcore until the engine is asked to stop and the workers drained.
     void run(const std::atomic<bool>& stop_requested);
+    // The same as `stop_requested` turning true (async-signal-safe).
+    void request_stop() { stop_.store(true, std::memory_order_relaxed); }
 
     EngineSnapshot snapshot() const;
 
@@ -61,6 +63,7 @@ private:
     server::NewPeer scratch_;  // the handshake writes an accepted connection here first
     uint16_t origin_ = 0;  // the worker of the datagram being handled: replies leave through it
     ControlStats local_;
+    std::atomic<bool> stop_{false};
     mutable std::mutex snapshot_mutex_;  // control thread writes, telemetry thread reads
     EngineSnapshot snapshot_;
     EngineSnapshot previous_;

@@ -5,6 +5,8 @@
 #include <rte_lcore.h>
 #include <rte_mempool.h>
 
+#include "examples/rooms/rooms.hpp"
+
 namespace pomelo::engine {
 
 namespace {
@@ -87,6 +89,24 @@ std::unique_ptr<Engine> Engine::create(const EngineConfig& config, drivers::Port
                 std::to_string(held) + " mbufs (give at least " + std::to_string(held + held / 4) + ")";
         return nullptr;
     }
+    if (config.tick_hz > 1000) {
+        error = "tick rate " + std::to_string(config.tick_hz) + " Hz is above 1000";
+        return nullptr;
+    }
+    if (config.message_buffers == 0 || config.message_buffers > (1u << 20)) {
+        error = "message buffers must be 1.." + std::to_string(1u << 20);
+        return nullptr;
+    }
+    e->message_pool_ = rte_mempool_create("pomelo_app_msgs", config.message_buffers, sizeof(AppMessage),
+                                          config.message_buffers >= 1024 ? 32 : 0, 0, nullptr, nullptr, nullptr,
+                                          nullptr, static_cast<int>(rte_socket_id()), 0);
+    if (!e->message_pool_) {
+        error = std::string("cannot create the message pool: ") + rte_strerror(rte_errno);
+        return nullptr;
+    }
+    shared.message_pool = e->message_pool_;
+    // A message ring holds every buffer of the pool, so a post is never lost to a full ring.
+    const unsigned message_ring_size = rte_align32pow2(config.message_buffers + 1);
     std::vector<WorkerRings> rings(config.workers);
     for (uint16_t w = 0; w < config.workers; ++w) {
         const std::string n = std::to_string(w);
@@ -94,8 +114,11 @@ std::unique_ptr<Engine> Engine::create(const EngineConfig& config, drivers::Port
         rings[w].tx = make_ring("pomelo_tx" + n, config.ring_size, RING_F_SC_DEQ, error);
         rings[w].new_peers = make_ring("pomelo_np" + n, 1024, RING_F_SP_ENQ | RING_F_SC_DEQ, error);
         rings[w].closed = make_elem_ring("pomelo_cl" + n, sizeof(ClosedPeer), 16384, error);
-        if (!rings[w].rx || !rings[w].tx || !rings[w].new_peers || !rings[w].closed) return nullptr;
-        for (rte_ring* r : {rings[w].rx, rings[w].tx, rings[w].new_peers, rings[w].closed}) e->rings_.push_back(r);
+        rings[w].messages = make_ring("pomelo_msg" + n, message_ring_size, RING_F_SC_DEQ, error);
+        if (!rings[w].rx || !rings[w].tx || !rings[w].new_peers || !rings[w].closed || !rings[w].messages)
+            return nullptr;
+        for (rte_ring* r : {rings[w].rx, rings[w].tx, rings[w].new_peers, rings[w].closed, rings[w].messages})
+            e->rings_.push_back(r);
     }
     for (uint16_t w = 0; w < config.workers; ++w)
         e->workers_.push_back(
@@ -130,6 +153,7 @@ Engine::~Engine() {
     workers_.clear();
     for (rte_ring* r : rings_) rte_ring_free(r);
     if (new_peer_pool_) rte_mempool_free(new_peer_pool_);
+    if (message_pool_) rte_mempool_free(message_pool_);  // with the messages still in rings
 }
 
 int Engine::run(const std::atomic<bool>& stop) {
@@ -145,7 +169,12 @@ int Engine::run(const std::atomic<bool>& stop) {
 ApplicationFactory application_by_name(std::string_view name) {
     if (name == "echo") return [](uint16_t) { return std::make_unique<EchoApplication>(); };
     if (name == "corrupt-echo") return [](uint16_t) { return std::make_unique<CorruptEchoApplication>(); };
+    if (name == "rooms") return examples::rooms::factory();
     return nullptr;
 }
+
+const char* application_names() { return "echo, rooms, corrupt-echo"; }
+
+void Engine::request_stop() { control_->request_stop(); }
 
 }  // namespace pomelo::engine

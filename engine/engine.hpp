@@ -23,6 +23,8 @@ public:
     // Launches the workers and runs the control thread here until `stop` turns true and every
     // connection got its DISCONNECTs (or the grace period passed). Returns 0 on a clean stop.
     int run(const std::atomic<bool>& stop);
+    // Asks run() to stop as `stop` turning true would. Async-signal-safe (one atomic store).
+    void request_stop();
 
     EngineSnapshot snapshot() const { return control_->snapshot(); }
     uint16_t workers() const { return static_cast<uint16_t>(workers_.size()); }
@@ -35,6 +37,7 @@ private:
     std::vector<std::unique_ptr<Worker>> workers_;
     std::vector<rte_ring*> rings_;
     rte_mempool* new_peer_pool_ = nullptr;
+    rte_mempool* message_pool_ = nullptr;
     std::unique_ptr<Control> control_;
     std::vector<unsigned> lcores_;
 };

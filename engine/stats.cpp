@@ -27,6 +27,9 @@ WorkerStats& WorkerStats::operator+=(const WorkerStats& o) {
     handshakes_forwarded += o.handshakes_forwarded;
     loops += o.loops;
     timer_visits += o.timer_visits;
+    messages_posted += o.messages_posted;
+    messages_received += o.messages_received;
+    ticks += o.ticks;
     return *this;
 }
 

@@ -48,7 +48,8 @@ private:
     X(control_ring_full, "handshake datagram for the control thread: its ring was full")        \
     X(no_mbuf, "no mbuf in the pool to send a datagram")                                        \
     X(new_peer_ring_full, "RESPONSE left for a resend: the owning worker's new-peer ring was full") \
-    X(no_new_peer_record, "RESPONSE left for a resend: no new-peer record free in its pool")
+    X(no_new_peer_record, "RESPONSE left for a resend: no new-peer record free in its pool") \
+    X(no_message_buffer, "application message to another worker: every message buffer in use")
 
 enum class EngineDrop : uint8_t {
 #define POMELO_X(name, text) name,
@@ -85,6 +86,9 @@ struct WorkerStats {
     uint64_t handshakes_forwarded = 0;
     uint64_t loops = 0;
     uint64_t timer_visits = 0;    // timer-wheel entries looked at (cost of the timer pass)
+    uint64_t messages_posted = 0;    // application messages this worker sent to other workers
+    uint64_t messages_received = 0;  // and received from them
+    uint64_t ticks = 0;              // Application::on_tick calls
 
     WorkerStats& operator+=(const WorkerStats& o);
 };

@@ -3,7 +3,13 @@
 // the workers.
 #include <rte_telemetry.h>
 
+#include <rte_errno.h>
+
 #include <atomic>
+#include <cctype>
+#include <functional>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -113,7 +119,58 @@ int cmd_workers(const char*, const char*, rte_tel_data* d) {
         for (unsigned i = 0; i < kEngineDropCount; ++i) add(c, name_of(static_cast<EngineDrop>(i)), ws.drops.n[i]);
         add(c, "loops", ws.loops);
         add(c, "timer_visits", ws.timer_visits);
+        add(c, "ticks", ws.ticks);
+        add(c, "messages_posted", ws.messages_posted);
+        add(c, "messages_received", ws.messages_received);
         rte_tel_data_add_dict_container(d, ("worker" + std::to_string(w)).c_str(), c, 0);
+    }
+    return 0;
+}
+
+// Application commands (pomelo::add_telemetry_command): DPDK's callback carries no context,
+// but gets the command's name, by which one trampoline finds the handler.
+std::mutex g_app_commands_mutex;
+std::map<std::string, std::function<void(pomelo::TelemetryReply&)>> g_app_commands;
+
+bool valid_telemetry_name(const std::string& name) {
+    if (name.empty() || name.size() > 63) return false;
+    for (char c : name)
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;  // what DPDK 22.11 accepts
+    return true;
+}
+
+void add_counters(rte_tel_data* d, const pomelo::TelemetryReply::Counters& counters, unsigned& room) {
+    for (const auto& [name, value] : counters) {
+        if (room == 0) return;
+        if (!valid_telemetry_name(name)) continue;
+        rte_tel_data_add_dict_u64(d, name.c_str(), value);
+        --room;
+    }
+}
+
+int cmd_application(const char* cmd, const char*, rte_tel_data* d) {
+    std::function<void(pomelo::TelemetryReply&)> handler;
+    {
+        std::lock_guard lock(g_app_commands_mutex);
+        const auto it = g_app_commands.find(cmd);
+        if (it == g_app_commands.end()) return -1;
+        handler = it->second;
+    }
+    pomelo::TelemetryReply reply;
+    handler(reply);
+    rte_tel_data_start_dict(d);
+    unsigned room = RTE_TEL_MAX_DICT_ENTRIES;
+    add_counters(d, reply.values, room);
+    for (const auto& [name, counters] : reply.groups) {
+        if (room == 0) break;
+        if (!valid_telemetry_name(name)) continue;
+        rte_tel_data* c = rte_tel_data_alloc();
+        if (!c) return -1;
+        rte_tel_data_start_dict(c);
+        unsigned inner = RTE_TEL_MAX_DICT_ENTRIES;
+        add_counters(c, counters, inner);
+        rte_tel_data_add_dict_container(d, name.c_str(), c, 0);
+        --room;
     }
     return 0;
 }
@@ -131,3 +188,29 @@ void register_telemetry(const Engine* engine) {
 }
 
 }  // namespace pomelo::engine
+
+namespace pomelo {
+
+bool add_telemetry_command(const std::string& command, const std::string& help,
+                           std::function<void(TelemetryReply&)> handler, std::string& error) {
+    bool ok = command.size() >= 2 && command.size() < 56 && command[0] == '/' && help.size() < 128 && handler;
+    for (char c : command)
+        ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '/');
+    if (!ok) {
+        error = "telemetry command '" + command +
+                "': want '/' then up to 54 letters, digits, '_' or '/', a help text under 128 characters and a handler";
+        return false;
+    }
+    std::lock_guard lock(engine::g_app_commands_mutex);
+    const bool known = engine::g_app_commands.count(command) != 0;
+    engine::g_app_commands[command] = std::move(handler);
+    if (known) return true;
+    if (const int rc = rte_telemetry_register_cmd(command.c_str(), engine::cmd_application, help.c_str()); rc != 0) {
+        engine::g_app_commands.erase(command);
+        error = "telemetry command '" + command + "': " + rte_strerror(-rc);
+        return false;
+    }
+    return true;
+}
+
+}  // namespace pomelo

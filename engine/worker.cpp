@@ -2,6 +2,9 @@
 
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
+#include <rte_mempool.h>
+
+#include <cstring>
 
 #include "engine/mbuf_meta.hpp"
 #include "engine/mbuf_outbox.hpp"
@@ -34,6 +37,12 @@ Worker::Worker(uint16_t index, const WorkerShared& shared, WorkerRings rings, in
     app_ = shared.config->app ? shared.config->app(index) : std::make_unique<EchoApplication>();
     if (shared.config->bare_loop) bare_scratch_ = std::make_unique<BareScratch>();
     closed_.reserve(1024);
+    if (shared.config->tick_hz) tick_interval_ns_ = 1'000'000'000 / shared.config->tick_hz;
+}
+
+void Worker::set_shared_workers(const std::vector<Worker*>& all) {
+    shared_.workers = all;
+    outgoing_.resize(all.size());
 }
 
 Worker::~Worker() = default;
@@ -68,6 +77,7 @@ void Worker::transmit(rte_mbuf** pkts, wire::Address* to, uint16_t* local, drive
 int Worker::run() {
     const uint16_t burst = std::min<uint16_t>(shared_.config->burst, kMaxBurst);
     uint64_t shutdown_deadline = 0;
+    tick_start_ns_ = next_tick_ns_ = clock_.now().ns;
     while (!stop_.load(std::memory_order_relaxed)) {
         now_ = clock_.now();
         ++local_.loops;
@@ -87,7 +97,9 @@ int Worker::run() {
         }
 
         accept_new_peers();
+        deliver_messages();
         app_->on_poll(*this);
+        if (tick_interval_ns_ && now_.ns >= next_tick_ns_) tick();
         shard_->update(now_);
 
         // Acquire: every new peer the control thread queued before asking for the shutdown is
@@ -97,6 +109,7 @@ int Worker::run() {
             shutdown_deadline = now_.ns + shared_.config->shutdown_grace_ns;
             shard_->disconnect_all(now_);
         }
+        flush_messages();
         outbox_->flush();
         if (!closed_.empty()) {
             const unsigned sent = rte_ring_sp_enqueue_burst_elem(rings_.closed, closed_.data(), sizeof(ClosedPeer),
@@ -312,19 +325,98 @@ void Worker::publish() {
 // ---------------------------------------------------------------- shard hooks and app calls
 
 void Worker::on_connect(server::PeerId id, int64_t client_id, const wire::UserData& user_data) {
-    app_->on_connect(*this, id, client_id, user_data);
+    app_->on_connect(*this, to_public(id), client_id, user_data);
 }
 
-void Worker::on_payload(server::PeerId id, std::span<const uint8_t> payload) { app_->on_payload(*this, id, payload); }
+void Worker::on_payload(server::PeerId id, std::span<const uint8_t> payload) {
+    app_->on_payload(*this, to_public(id), payload);
+}
 
 void Worker::on_close(server::PeerId id, int64_t client_id, const wire::Address& address,
                       server::CloseReason reason) {
     closed_.push_back({client_id, address});
-    app_->on_disconnect(*this, id, client_id, reason);
+    app_->on_disconnect(*this, to_public(id), client_id, to_public(reason));
 }
 
-bool Worker::send(server::PeerId peer, std::span<const uint8_t> payload) { return shard_->send(peer, payload, now_); }
+bool Worker::send(pomelo::PeerId peer, std::span<const uint8_t> payload) {
+    return shard_->send(to_internal(peer), payload, now_);
+}
 
-bool Worker::disconnect(server::PeerId peer) { return shard_->disconnect(peer, now_); }
+bool Worker::disconnect(pomelo::PeerId peer) { return shard_->disconnect(to_internal(peer), now_); }
+
+std::optional<pomelo::PeerInfo> Worker::peer(pomelo::PeerId id) const {
+    const server::Peer* p = shard_->get(to_internal(id));
+    if (!p) return std::nullopt;
+    pomelo::PeerInfo info;
+    info.client_id = p->client_id;
+    const std::string a = p->address.to_string();
+    std::memcpy(info.address.data(), a.data(), std::min(a.size(), info.address.size() - 1));
+    info.connected_ns = p->connected_ns;
+    if (p->pings.has_rtt()) {
+        info.rtt_ns = p->pings.rtt_mean_ns();
+        info.rtt_variance_ns2 = p->pings.rtt_variance_ns2();
+    }
+    if (p->clock_offset.has_sample()) info.clock_offset_ns = p->clock_offset.offset_ns();
+    return info;
+}
+
+// ---------------------------------------------------------------- ticks and messages
+
+void Worker::tick() {
+    const uint64_t tick = (now_.ns - tick_start_ns_) / tick_interval_ns_;
+    next_tick_ns_ = tick_start_ns_ + (tick + 1) * tick_interval_ns_;  // missed ticks are skipped
+    ++local_.ticks;
+    app_->on_tick(*this, tick);
+}
+
+bool Worker::post(uint16_t to, std::span<const uint8_t> message) {
+    if (to >= outgoing_.size() || to == index_ || message.empty() || message.size() > kMaxMessageSize) return false;
+    void* obj;
+    if (rte_mempool_get(shared_.message_pool, &obj) != 0) {
+        ++local_.drops[EngineDrop::no_message_buffer];
+        return false;
+    }
+    auto* m = static_cast<AppMessage*>(obj);
+    m->from = index_;
+    m->size = static_cast<uint16_t>(message.size());
+    std::memcpy(m->data, message.data(), message.size());
+    Outgoing& q = outgoing_[to];
+    q.items[q.n++] = m;
+    if (q.n == kMessageBurst) flush_messages_to(to);
+    return true;
+}
+
+void Worker::flush_messages_to(uint16_t to) {
+    Outgoing& q = outgoing_[to];
+    // Never short: every ring holds the whole pool (Engine::create).
+    const unsigned sent = rte_ring_mp_enqueue_burst(shared_.workers[to]->rings().messages,
+                                                    reinterpret_cast<void**>(q.items), q.n, nullptr);
+    local_.messages_posted += sent;
+    if (sent < q.n) {
+        local_.drops[EngineDrop::no_message_buffer] += q.n - sent;
+        rte_mempool_put_bulk(shared_.message_pool, reinterpret_cast<void**>(q.items + sent), q.n - sent);
+    }
+    q.n = 0;
+}
+
+void Worker::flush_messages() {
+    for (uint16_t w = 0; w < outgoing_.size(); ++w)
+        if (outgoing_[w].n) flush_messages_to(w);
+}
+
+void Worker::deliver_messages() {
+    void* objs[kMessageBurst];
+    for (unsigned round = 0; round < 8; ++round) {  // bounded: the loop's other work must go on
+        const unsigned n = rte_ring_sc_dequeue_burst(rings_.messages, objs, kMessageBurst, nullptr);
+        if (!n) break;
+        for (unsigned i = 0; i < n; ++i) {
+            const auto* m = static_cast<const AppMessage*>(objs[i]);
+            app_->on_message(*this, m->from, std::span(m->data, m->size));
+        }
+        rte_mempool_put_bulk(shared_.message_pool, objs, n);
+        local_.messages_received += n;
+        if (n < kMessageBurst) break;
+    }
+}
 
 }  // namespace pomelo::engine

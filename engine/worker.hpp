@@ -30,6 +30,14 @@ struct WorkerRings {
     rte_ring* tx = nullptr;         // datagrams to send on this worker's queue (multi-producer)
     rte_ring* new_peers = nullptr;  // server::NewPeer* accepted by the control thread
     rte_ring* closed = nullptr;     // ClosedPeer elements: connections that ended
+    rte_ring* messages = nullptr;   // AppMessage* from other workers' applications (multi-producer)
+};
+
+// An application message between workers (WorkerContext::post), in the engine's message pool.
+struct AppMessage {
+    uint16_t from;
+    uint16_t size;
+    uint8_t data[kMaxMessageSize];
 };
 
 // A connection a shard ended, for the control thread's accounting (client id, address).
@@ -48,6 +56,7 @@ struct WorkerShared {
     rte_ring* control_in = nullptr;  // handshake datagrams to the control thread (multi-producer)
     std::vector<Worker*> workers;
     const KeyedHash* owner_hash = nullptr;
+    rte_mempool* message_pool = nullptr;  // AppMessage buffers, shared by all workers
 };
 
 class Worker final : private server::ShardHooks, private WorkerContext {
@@ -67,7 +76,7 @@ public:
     // The worker whose device queue carries this worker's traffic.
     uint16_t io_worker() const { return io_worker_; }
     void set_io_worker(uint16_t w) { io_worker_ = w; }
-    void set_shared_workers(const std::vector<Worker*>& all) { shared_.workers = all; }
+    void set_shared_workers(const std::vector<Worker*>& all);
 
 private:
 
@@ -88,6 +97,11 @@ private:
     void publish();
     uint16_t owner_of(const wire::Address& a) const;
     void transmit(rte_mbuf** pkts, wire::Address* to, uint16_t* local, drivers::LinkHop* via, uint16_t n);
+    // Application ticks and inter-worker messages (WorkerContext::post).
+    void tick();
+    void deliver_messages();
+    void flush_messages();
+    void flush_messages_to(uint16_t worker);
 
     // ShardHooks
     void on_connect(server::PeerId id, int64_t client_id, const wire::UserData& user_data) override;
@@ -96,8 +110,11 @@ private:
                   server::CloseReason reason) override;
     // WorkerContext
     uint16_t worker() const override { return index_; }
-    bool send(server::PeerId peer, std::span<const uint8_t> payload) override;
-    bool disconnect(server::PeerId peer) override;
+    uint16_t workers() const override { return static_cast<uint16_t>(shared_.workers.size()); }
+    bool send(pomelo::PeerId peer, std::span<const uint8_t> payload) override;
+    bool disconnect(pomelo::PeerId peer) override;
+    std::optional<pomelo::PeerInfo> peer(pomelo::PeerId peer) const override;
+    bool post(uint16_t to, std::span<const uint8_t> message) override;
     uint64_t now_ns() const override { return now_.ns; }
 
     // Scratch for one burst, kept here rather than on the stack: wire::Address and the
@@ -135,6 +152,14 @@ private:
     std::atomic<bool> shutdown_{false}, stop_{false}, drained_{false};
     bool shutdown_started_ = false;
     uint64_t next_publish_ns_ = 0;
+    uint64_t tick_interval_ns_ = 0, tick_start_ns_ = 0, next_tick_ns_ = 0;
+    // Messages posted to each worker, handed to its ring in one burst.
+    static constexpr unsigned kMessageBurst = 32;
+    struct Outgoing {
+        AppMessage* items[kMessageBurst];
+        unsigned n = 0;
+    };
+    std::vector<Outgoing> outgoing_;
     WorkerStats local_;
     Published<WorkerStats> published_;
 };

@@ -93,4 +93,41 @@ private:
     SampleWindow<10> rtt_;
 };
 
+// The offset of a peer's clock from ours, for the side that only pings (the server): each PONG
+// to our PING gives theta = ((t1 - t0) + (t2 - t3)) / 2 (t0/t3 our send/receive, t1/t2 the
+// peer's receive/reply on its raw clock, as §14.5 computes it the other way round) and a
+// round-trip delay. Theta is off by at most half the delay's asymmetry, so the estimate is
+// the theta of least delay among the last kSamples (NTP's clock filter, RFC 5905 §10):
+// small, no floating point, and it follows a drifting clock within kSamples pings.
+class ClockOffsetFilter {
+public:
+    static constexpr unsigned kSamples = 8;
+
+    void add(uint64_t t0, uint64_t t1, uint64_t pong_delta, uint64_t t3) {
+        const uint64_t t2 = t1 + pong_delta;
+        // Wrapping differences, reinterpreted as signed (two unrelated clocks' epochs).
+        const int64_t theta = (static_cast<int64_t>(t1 - t0) / 2) + (static_cast<int64_t>(t2 - t3) / 2);
+        const uint64_t delay = (t3 - t0) - pong_delta;
+        samples_[next_] = {theta, delay};
+        next_ = (next_ + 1) % kSamples;
+        if (count_ < kSamples) ++count_;
+    }
+    bool has_sample() const { return count_ > 0; }
+    // The peer's clock minus ours, ns (0 without samples).
+    int64_t offset_ns() const {
+        const Sample* best = nullptr;
+        for (unsigned i = 0; i < count_; ++i)
+            if (!best || samples_[i].delay < best->delay) best = &samples_[i];
+        return best ? best->theta : 0;
+    }
+
+private:
+    struct Sample {
+        int64_t theta;
+        uint64_t delay;
+    };
+    std::array<Sample, kSamples> samples_{};
+    uint8_t next_ = 0, count_ = 0;
+};
+
 }  // namespace pomelo

@@ -20,6 +20,7 @@
 #include "drivers/socket_port.hpp"
 #include "engine/engine.hpp"
 #include "engine/mbuf_meta.hpp"
+#include "examples/rooms/rooms.hpp"
 #include "tools/common/cli.hpp"
 
 namespace {
@@ -56,8 +57,11 @@ Serves the Pomelo 1.03 protocol on a DPDK port (any PMD) or on kernel UDP socket
   --max-token-lifetime S  the backend's longest token lifetime; with --token-journal none,
                         tokens expiring before start + S are refused (they may predate it)
   --suites LIST         accepted cipher suites: chacha,aesgcm (default both)
-  --app NAME            application: echo (default), or corrupt-echo (flips a bit of every
-                        500th echo: for checking that a load generator notices)
+  --app NAME            application: echo (default), rooms (examples/rooms: room relay), or
+                        corrupt-echo (flips a bit of every 500th echo: for checking that a
+                        load generator notices)
+  --tick-hz N           application ticks per second per worker, 0..1000 (default: 30
+                        for rooms, none for echo)
   --mbufs N             mbuf pool size (default 16383)
   --burst N             packets per burst (default 32)
   --bare-loop           benchmark baseline, not a server: connected peers' PAYLOADs are echoed
@@ -78,6 +82,8 @@ struct Options {
     std::optional<rte_ether_addr> gateway;
     bool have_protocol_id = false, have_key = false;
     std::string token_journal;  // empty: the default path
+    std::string app_name = "echo";
+    bool have_tick_hz = false;
 };
 
 rte_ether_addr parse_mac(const std::string& text) {
@@ -149,7 +155,13 @@ void apply_options(Options& o, const std::vector<std::string>& args) {
         } else if (opt == "--app") {
             const std::string name = value();
             o.engine.app = engine::application_by_name(name);
-            if (!o.engine.app) cli::bad_argument(opt, "'" + name + "' is not an application (want echo or corrupt-echo)");
+            if (!o.engine.app)
+                cli::bad_argument(opt, "'" + name + "' is not an application (want one of " +
+                                           engine::application_names() + ")");
+            o.app_name = name;
+        } else if (opt == "--tick-hz") {
+            o.engine.tick_hz = static_cast<uint32_t>(cli::parse_uint(opt, value(), 0, 1000));
+            o.have_tick_hz = true;
         } else if (opt == "--mbufs") {
             o.engine.mbufs = static_cast<uint32_t>(cli::parse_uint(opt, value(), 1023, 1u << 24));
         } else if (opt == "--bare-loop") {
@@ -172,6 +184,7 @@ Options parse(const std::vector<std::string>& args) {
     if (o.bind.empty()) cli::bad_argument("--bind", "missing: give at least one address to serve");
     if (!o.have_protocol_id) cli::bad_argument("--protocol-id", "missing");
     if (!o.have_key) cli::bad_argument("--key", "missing");
+    if (!o.have_tick_hz && o.app_name == "rooms") o.engine.tick_hz = examples::rooms::kTickHz;
     // Port 0 asks the kernel for a port; a DPDK port has no kernel to ask.
     if (o.driver == "ethdev")
         for (const wire::Address& a : o.bind)

@@ -3,7 +3,8 @@
 //
 //   pomelo-stats [--file-prefix PREFIX | --socket PATH] [--json] [--watch S] [COMMAND...]
 //
-// COMMAND is summary, packets, drops or workers (default: all four). The socket is DPDK's
+// COMMAND is summary, packets, drops or workers (default: all four), or rooms (the rooms
+// application's /pomelo/rooms). The socket is DPDK's
 // telemetry v2 socket: /var/run/dpdk/PREFIX/dpdk_telemetry.v2 (root) or under
 // $XDG_RUNTIME_DIR/dpdk/PREFIX/ otherwise.
 #include <sys/socket.h>
@@ -30,7 +31,7 @@ using nlohmann::json;
 const char* kUsage = R"(usage: pomelo-stats [--file-prefix PREFIX | --socket PATH] [--json] [--watch S] [COMMAND...]
 
 Prints a running pomelo-server's statistics from DPDK telemetry.
-  COMMAND            summary, packets, drops, workers (default: all)
+  COMMAND            summary, packets, drops, workers (default: all four), rooms (--app rooms)
   --file-prefix P    the server's EAL --file-prefix (its telemetry socket lives there)
   --socket PATH      the telemetry socket itself
   --json             one JSON object instead of tables
@@ -119,7 +120,7 @@ int run(int argc, char** argv) {
             prefix = value();
         } else if (a == "--watch") {
             watch = cli::parse_seconds(a, value());
-        } else if (a == "summary" || a == "packets" || a == "drops" || a == "workers") {
+        } else if (a == "summary" || a == "packets" || a == "drops" || a == "workers" || a == "rooms") {
             commands.push_back(a);
         } else {
             cli::bad_argument(a, "unknown option or command (see --help)");

@@ -136,7 +136,9 @@ void Shard::deliver(Peer& p, const wire::PacketHeader& h, std::span<const uint8_
             break;
         case PacketType::pong:
             confirm(p);  // §18: PONG and PAYLOAD confirm too
-            p.pings.on_pong(packet.pong.ping_sequence, packet.pong.pong_delta_time, now.ns);
+            if (const auto m = p.pings.on_pong(packet.pong.ping_sequence, packet.pong.pong_delta_time, now.ns);
+                m && m->rtt)
+                p.clock_offset.add(m->t0, packet.pong.ping_recv_time, packet.pong.pong_delta_time, now.ns);
             break;
         case PacketType::payload:
             confirm(p);

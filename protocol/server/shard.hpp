@@ -57,6 +57,7 @@ struct Peer {
     bool pong_sent = false;
     uint8_t disconnects_sent = 0;
     PingTracker pings;
+    ClockOffsetFilter clock_offset;  // its clock minus ours, for the application (PeerInfo)
 };
 
 // What the shard reports upward (the application, and the handshake's capacity count).

@@ -173,7 +173,8 @@ void EngineBed::start() {
         cfg.control_ring_size = options_.control_ring_size;
         cfg.shutdown_grace_ns = options_.shutdown_grace_ns;
         cfg.stats_interval_ns = options_.stats_interval_ns;
-        cfg.app = engine::application_by_name("echo");
+        cfg.app = options_.app ? options_.app : engine::application_by_name("echo");
+        cfg.tick_hz = options_.tick_hz;
         std::string error;
         engine_ = engine::Engine::create(cfg, *server_port_, server_pool_, error);
         if (!engine_) throw std::runtime_error("engine bed: " + error);

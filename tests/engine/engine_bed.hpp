@@ -50,6 +50,8 @@ struct BedOptions {
     std::string token_journal;  // EngineConfig::token_journal (empty: one of the bed's own, removed after)
     crypto::Key key = crypto::Key::random();
     uint32_t cable_ring = 4096;                             // per queue, each way
+    engine::ApplicationFactory app;                         // empty: echo
+    uint32_t tick_hz = 0;
 };
 
 class EngineBed;

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <memory>
 #include <string>
 #include <vector>
@@ -507,6 +508,126 @@ TEST(EngineBed, TimerVisitsAreBoundedByTimersDueNotByLoops) {
     // about loops x timers per slot: millions.
     EXPECT_LE(visits, 64 * (due + 200)) << "timers are looked at per loop, not per timer due";
     bed.join();
+}
+
+
+// ---------------------------------------------------------------- the application interface
+
+// What an Application sees on two workers: ticks at tick_hz (never bunched), messages between
+// the workers (each payload goes to the other worker and back before it is answered, so its
+// answer proves both rings, in order), bad posts refused, and the peer's RTT and clock offset
+// (the independent peer's PONGs stamp steady_clock, which the app reads beside now_ns() to
+// know the true offset).
+struct Recorder {
+    std::mutex mutex;
+    std::vector<std::vector<std::pair<uint64_t, uint64_t>>> ticks{2};  // per worker: (tick, now_ns)
+    std::vector<std::string> errors;
+    std::atomic<bool> measured{false};
+    uint64_t rtt_ns = 0;
+    int64_t offset_error_ns = 0;
+};
+
+class ProbeApp final : public pomelo::Application {
+public:
+    explicit ProbeApp(Recorder& r) : r_(r) {}
+    void on_connect(pomelo::WorkerContext& ctx, pomelo::PeerId peer, int64_t, const pomelo::UserData&) override {
+        peer_ = peer;
+        const uint8_t one = 1;
+        std::lock_guard lock(r_.mutex);
+        if (ctx.workers() != 2) r_.errors.push_back("workers() is not 2");
+        if (ctx.post(ctx.worker(), std::span(&one, 1))) r_.errors.push_back("post to itself accepted");
+        if (ctx.post(7, std::span(&one, 1))) r_.errors.push_back("post to worker 7 accepted");
+        if (ctx.post(1 - ctx.worker(), {})) r_.errors.push_back("empty post accepted");
+        std::vector<uint8_t> big(pomelo::kMaxMessageSize + 1);
+        if (ctx.post(1 - ctx.worker(), big)) r_.errors.push_back("oversized post accepted");
+        if (ctx.peer({peer.slot, peer.generation + 1})) r_.errors.push_back("peer() knows a stale id");
+    }
+    // [u8 hops][u32 slot][u32 generation][data]: out to the other worker and back.
+    void on_payload(pomelo::WorkerContext& ctx, pomelo::PeerId peer, std::span<const uint8_t> p) override {
+        std::vector<uint8_t> m(9);
+        std::memcpy(&m[1], &peer.slot, 4);
+        std::memcpy(&m[5], &peer.generation, 4);
+        m.insert(m.end(), p.begin(), p.end());
+        if (!ctx.post(1 - ctx.worker(), m)) error("post failed");
+    }
+    void on_message(pomelo::WorkerContext& ctx, uint16_t from, std::span<const uint8_t> m) override {
+        if (from != 1 - ctx.worker()) error("message from the wrong worker");
+        std::vector<uint8_t> copy(m.begin(), m.end());
+        if (copy[0] == 0) {  // at the other worker: back, data reversed
+            copy[0] = 1;
+            std::reverse(copy.begin() + 9, copy.end());
+            if (!ctx.post(from, copy)) error("post back failed");
+            return;
+        }
+        pomelo::PeerId peer;
+        std::memcpy(&peer.slot, &copy[1], 4);
+        std::memcpy(&peer.generation, &copy[5], 4);
+        if (!ctx.send(peer, std::span(copy).subspan(9))) error("send failed");
+    }
+    void on_tick(pomelo::WorkerContext& ctx, uint64_t tick) override {
+        const uint64_t steady = static_cast<uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+                .count());
+        std::lock_guard lock(r_.mutex);
+        r_.ticks[ctx.worker()].emplace_back(tick, ctx.now_ns());
+        if (!peer_) return;
+        const auto info = ctx.peer(*peer_);
+        if (!info || !info->rtt_ns || !info->clock_offset_ns) return;
+        r_.rtt_ns = *info->rtt_ns;
+        r_.offset_error_ns = *info->clock_offset_ns - static_cast<int64_t>(steady - ctx.now_ns());
+        r_.measured = true;
+    }
+    void on_disconnect(pomelo::WorkerContext&, pomelo::PeerId, int64_t, pomelo::CloseReason) override { peer_.reset(); }
+
+private:
+    void error(const std::string& e) {
+        std::lock_guard lock(r_.mutex);
+        r_.errors.push_back(e);
+    }
+    Recorder& r_;
+    std::optional<pomelo::PeerId> peer_;
+};
+
+TEST(EngineBed, ApplicationTicksMessagesAcrossWorkersAndPeerTiming) {
+    Recorder rec;
+    BedOptions o;
+    o.workers = 2;
+    o.tick_hz = 100;
+    o.app = [&rec](uint16_t) { return std::make_unique<ProbeApp>(rec); };
+    EngineBed bed(o);
+    bed.start();
+    Client a = client(bed, 0, 77);
+    ASSERT_TRUE(connect_all(bed, {a.get()}));
+    std::vector<Bytes> want;
+    for (uint32_t i = 0; i < 40; ++i) {
+        Bytes p = pattern(64 + i, i);
+        a->send_payload(p);
+        std::reverse(p.begin(), p.end());
+        want.push_back(p);
+        bed.pump();
+    }
+    ASSERT_TRUE(bed.until([&] { return a->peer.payloads().size() >= want.size(); }, 10s));
+    EXPECT_EQ(a->peer.payloads(), want) << "answers missing, changed or out of order";
+    ASSERT_TRUE(bed.until([&] { return rec.measured.load(); }, 10s)) << "no RTT and clock offset for the peer";
+    const engine::EngineSnapshot s = bed.fresh_snapshot();
+    a->send_disconnect();
+    EXPECT_EQ(bed.join(), 0);
+
+    std::lock_guard lock(rec.mutex);
+    EXPECT_TRUE(rec.errors.empty()) << rec.errors.front();
+    EXPECT_EQ(s.workers.messages_posted, 2 * want.size());
+    EXPECT_EQ(s.workers.messages_received, 2 * want.size());
+    for (const auto& w : s.per_worker) EXPECT_EQ(w.messages_posted, want.size());
+    EXPECT_LT(rec.rtt_ns, 100'000'000u);
+    EXPECT_LT(std::abs(rec.offset_error_ns), 5'000'000) << "offset off by " << rec.offset_error_ns << " ns";
+    for (const auto& ticks : rec.ticks) {
+        ASSERT_GT(ticks.size(), 10u);
+        for (size_t i = 1; i < ticks.size(); ++i) {
+            EXPECT_GT(ticks[i].first, ticks[i - 1].first);
+            // Never faster than tick_hz: tick k fires at or after start + k x 10 ms.
+            EXPECT_GE(ticks[i].second - ticks[0].second, (ticks[i].first - ticks[0].first - 1) * 10'000'000);
+        }
+    }
 }
 
 }  // namespace

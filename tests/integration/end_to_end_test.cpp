@@ -569,5 +569,91 @@ void bind_port_zero(const std::string& bind) {
 TEST(EndToEnd, BindPortZeroIpv4ChecksTokensAgainstTheAnnouncedAddress) { bind_port_zero("127.0.0.1:0"); }
 TEST(EndToEnd, BindPortZeroIpv6ChecksTokensAgainstTheAnnouncedAddress) { bind_port_zero("[::1]:0"); }
 
+
+// ---------------------------------------------------------------------------------------------
+// The rooms example (examples/rooms) on two workers: 50 clients in 5 rooms of 10, one client
+// process per room (rooms_client.cpp: protocol/client on kernel UDP sockets, 127.0.0.1).
+
+TEST(Rooms, TwoWorkersRelayEveryUpdateInOrderAndOnlyWithinItsRoom) {
+    Scratch s;
+    const std::string srv = prefix("srv");
+    const std::string bind = "127.0.0.1:" + std::to_string(test_port(7));
+    Process server(server_args(srv, {"--lcores", "0@0,1@1,2@1"},
+                               {"--driver", "socket", "--bind", bind, "--protocol-id", "0x52", "--key", s.key,
+                                "--workers", "2", "--app", "rooms", "--max-clients", "100"}),
+                   s.log("server"));
+    ASSERT_TRUE(server.wait_output("with 2 worker(s)", 20s)) << server.out() << server.err();
+    const std::vector<std::string> names = {"lobby", "arena", "red_team", "blue_team", "Room5"};
+    constexpr int kMembers = 10, kUpdates = 60;
+    std::vector<std::unique_ptr<Process>> rooms;
+    for (size_t r = 0; r < names.size(); ++r)
+        rooms.push_back(std::make_unique<Process>(
+            std::vector<std::string>{kRoomsClient, "--server", bind, "--key", s.key, "--protocol-id", "0x52", "--room",
+                                     names[r], "--room-index", std::to_string(r + 1), "--members",
+                                     std::to_string(kMembers), "--updates", std::to_string(kUpdates), "--rate", "20",
+                                     "--hold", "2", "--hold-step", "0.2", "--limit", "90"},
+            s.log("room-" + names[r])));
+
+    // While everyone is in: 10 members in each room, and both workers hold some of them.
+    json by_room, workers;
+    for (int i = 0; i < 300 && !(by_room.size() == names.size() && workers.size() == 2); ++i) {
+        if (auto r = stats(srv, "rooms"); r && r->contains("members") && (*r)["members"] == 50) by_room = (*r)["by_room"];
+        if (auto w = stats(srv, "workers"); w && w->contains("worker0") && w->contains("worker1") &&
+                                            (*w)["worker0"]["peers"].get<int>() + (*w)["worker1"]["peers"].get<int>() == 50)
+            workers = *w;
+        std::this_thread::sleep_for(50ms);
+    }
+    ASSERT_EQ(by_room.size(), names.size()) << by_room.dump() << server.out();
+    for (const std::string& n : names) EXPECT_EQ(by_room[n], kMembers) << n << " " << by_room.dump();
+    ASSERT_EQ(workers.size(), 2u);
+    EXPECT_GT(workers["worker0"]["peers"].get<int>(), 0) << workers.dump();
+    EXPECT_GT(workers["worker1"]["peers"].get<int>(), 0) << workers.dump();
+
+    // Every member saw every other member's updates of its room, in order, and nothing else.
+    for (size_t r = 0; r < rooms.size(); ++r) {
+        ASSERT_TRUE(rooms[r]->wait_for(120s)) << names[r];
+        EXPECT_EQ(rooms[r]->exit_code(), 0) << rooms[r]->out() << rooms[r]->err();
+        json j = client_json(*rooms[r]);
+        EXPECT_EQ(j["connected"], kMembers) << names[r];
+        EXPECT_EQ(j["updates_received"], kMembers * (kMembers - 1) * kUpdates) << names[r];
+        EXPECT_EQ(j["out_of_order"], 0) << names[r];
+        EXPECT_EQ(j["foreign"], 0) << names[r];
+        EXPECT_EQ(j["own"], 0) << names[r];
+        EXPECT_GE(j["joined_records"].get<int>(), kMembers * (kMembers - 1)) << names[r];
+        // Members leave one by one (--hold-step): those still in are told.
+        EXPECT_GT(j["left_records"].get<int>(), 0) << names[r];
+        EXPECT_EQ(j["bad_left"], 0) << names[r];
+    }
+
+    // The workers relayed to each other, and everyone has left.
+    ASSERT_TRUE(wait_summary(srv, [](const json& j) { return j["peers_connected"] == 0; }, 20s));
+    json final_rooms, final_workers;
+    for (int i = 0; i < 100; ++i) {
+        auto r = stats(srv, "rooms");
+        auto w = stats(srv, "workers");
+        if (r && w && r->contains("members") && (*r)["members"] == 0 &&
+            (*r)["messages_posted"] == (*r)["messages_received"]) {
+            final_rooms = *r;
+            final_workers = *w;
+            break;
+        }
+        std::this_thread::sleep_for(100ms);
+    }
+    ASSERT_FALSE(final_rooms.is_null()) << stats(srv, "rooms")->dump();
+    for (const char* w : {"worker0", "worker1"}) {
+        EXPECT_GT(final_workers[w]["messages_posted"].get<uint64_t>(), 0u) << final_workers.dump();
+        EXPECT_GT(final_workers[w]["messages_received"].get<uint64_t>(), 0u) << final_workers.dump();
+        EXPECT_GT(final_workers[w]["ticks"].get<uint64_t>(), 0u) << final_workers.dump();
+        EXPECT_EQ(final_workers[w]["no_message_buffer"], 0) << final_workers.dump();
+    }
+    EXPECT_EQ(final_rooms["updates"], 50 * kUpdates) << final_rooms.dump();
+    for (const char* zero : {"bad_room", "oversized", "overflow", "send_failed", "post_failed"})
+        EXPECT_EQ(final_rooms[zero], 0) << zero << " " << final_rooms.dump();
+
+    server.signal(SIGTERM);
+    ASSERT_TRUE(server.wait_for(15s));
+    EXPECT_EQ(server.exit_code(), 0) << server.err();
+}
+
 }  // namespace
 }  // namespace pomelo::test

@@ -23,7 +23,7 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 inline const std::string kServer = POMELO_SERVER_BIN, kClient = POMELO_CLIENT_BIN, kToken = POMELO_TOKEN_BIN,
-                  kStats = POMELO_STATS_BIN;
+                  kStats = POMELO_STATS_BIN, kRoomsClient = POMELO_ROOMS_CLIENT_BIN;
 
 // A scratch directory with a server key, removed afterwards.
 struct Scratch {

@@ -219,5 +219,28 @@ TEST(PingTracker, MatchesOnceAndDiscardsImpossibleSamples) {
     EXPECT_FALSE(t.on_pong(static_cast<uint16_t>(b + 1), 0, 20000));  // overwritten
 }
 
+
+TEST(ClockOffsetFilter, TakesTheSampleOfLeastRoundTrip) {
+    ClockOffsetFilter f;
+    EXPECT_FALSE(f.has_sample());
+    // Peer clock = ours + 1'000'000. Sent at t0, out delay `a`, held 100, back delay `b`.
+    auto sample = [&](uint64_t t0, uint64_t a, uint64_t b) {
+        const uint64_t t1 = t0 + a + 1'000'000;
+        f.add(t0, t1, 100, t0 + a + 100 + b);
+    };
+    sample(5'000, 900, 100);  // asymmetric, long: theta off by 400
+    EXPECT_EQ(f.offset_ns(), 1'000'400);
+    sample(10'000, 60, 40);  // short round trip: off by 10
+    sample(20'000, 500, 700);
+    EXPECT_EQ(f.offset_ns(), 1'000'010);
+    for (uint64_t i = 0; i < ClockOffsetFilter::kSamples; ++i) sample(30'000 + i * 10'000, 300, 300);
+    EXPECT_EQ(f.offset_ns(), 1'000'000);  // the short one aged out; symmetric ones are exact
+    // A peer clock far behind ours (unrelated epochs) wraps correctly.
+    ClockOffsetFilter g;
+    const uint64_t t0 = 1'000'000'000'000'000;
+    g.add(t0, t0 + 50 - 999'000'000'000'000, 10, t0 + 110);
+    EXPECT_EQ(g.offset_ns(), -999'000'000'000'000);
+}
+
 }  // namespace
 }  // namespace pomelo::test

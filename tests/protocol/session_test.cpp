@@ -330,5 +330,28 @@ TEST(Session, ClockConvergesUnderJitterAndDrift) {
     EXPECT_NEAR(rtt_ms, 50, 6);
 }
 
+
+// The server's view of a client's clock (PeerInfo::clock_offset_ns): with the client's raw
+// clock 123456 s ahead and links of 20 ± 5 ms each way, the least-delay sample is within a
+// few ms of the truth (its error is at most half its round trip's asymmetry).
+TEST(Session, ServerEstimatesEachClientsClockOffset) {
+    World w;
+    w.net.link.delay_ns = 20 * kMs;
+    w.net.link.jitter_ns = 5 * kMs;
+    auto c = w.client(0, 9, false);
+    c->clock.offset_ns = 123'456'000'000'000;
+    w.server->clock.offset_ns = 42'000'000;
+    auto token = w.tokens.mint(9, {w.server_address});
+    ASSERT_TRUE(c->client.connect(token, c->clock.at(w.net.now())));
+    ASSERT_TRUE(w.net.run_while_not([&] { return c->connected; }, 2 * kSec));
+    const auto id = w.server->peer_of(9);
+    ASSERT_TRUE(id);
+    w.net.run_for(5 * kSec);
+    const server::Peer* p = w.server->server.peer(*id);
+    ASSERT_TRUE(p && p->clock_offset.has_sample());
+    const int64_t truth = static_cast<int64_t>(c->clock.at(w.net.now()).ns - w.server->clock.at(w.net.now()).ns);
+    EXPECT_NEAR(static_cast<double>(p->clock_offset.offset_ns()), static_cast<double>(truth), 5.0 * kMs);
+}
+
 }  // namespace
 }  // namespace pomelo::test
