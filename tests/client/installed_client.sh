@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The installed client library as a game would use it: `meson install` into a temporary
-# DESTDIR, then the plain-C echo client (tests/client/echo_client.c) and a C++ program built
-# out of tree with only that tree on their include and library paths (pkg-config
-# pomelo-client), and the C one run against a real pomelo-server.
+# DESTDIR, then the plain-C echo client (tests/client/echo_client.c), README.md's C example
+# ("Connect from your game client") and a C++ program built out of tree with only that tree
+# on their include and library paths (pkg-config pomelo-client), and the C ones run against
+# a real pomelo-server.
 #
 #   [CC=cc] [CXX=c++] [SANITIZE=-fsanitize=...] installed_client.sh MESON BUILD_DIR SOURCE_DIR POMELO_SERVER POMELO_TOKEN
 #
@@ -51,7 +52,12 @@ echo "ok: public headers installed, no internal ones"
 cp "$source/tests/client/echo_client.c" "$work/"
 (cd "$work" && $CC $SANITIZE -std=c11 -pedantic-errors -Wall -Wextra -Werror echo_client.c $flags \
     -Wl,-rpath,"$libdir" -o echo_client) >"$work/cc.log" 2>&1 || fail "cc -std=c11 -pedantic-errors echo_client.c" "$work/cc.log"
-echo "ok: plain C11 client built against the installed tree"
+awk '/^## Connect from your game client/ { in_section = 1 } in_section && /^```c$/ { in_code = 1; next }
+     in_code && /^```$/ { exit } in_code { print }' "$source/README.md" >"$work/hello.c"
+[[ -s $work/hello.c ]] || fail "no C example in README.md's 'Connect from your game client'"
+(cd "$work" && $CC $SANITIZE -std=c11 -pedantic-errors -Wall -Wextra -Werror hello.c $flags \
+    -Wl,-rpath,"$libdir" -o hello) >"$work/cc-hello.log" 2>&1 || fail "cc README.md's example" "$work/cc-hello.log"
+echo "ok: plain C11 clients (echo_client.c, README.md's example) built against the installed tree"
 cat >"$work/game.cpp" <<'EOF'
 #include <pomelo/client.hpp>
 int main() {
@@ -84,8 +90,14 @@ address=$(sed -n 's/^pomelo-server: serving \([^ ]*\) on .*/\1/p' "$work/server.
 "$work/echo_client" "$work/token.bin" 300 200 >"$work/client.out" 2>&1 || fail "echo_client against $address" "$work/client.out"
 grep -q 'echoed: 300 payloads of 200 bytes, byte for byte' "$work/client.out" || fail "no echo line" "$work/client.out"
 echo "ok: installed C client echoed 300 payloads through pomelo-server at $address"
+"$token_bin" mint --key "$work/server.key" --protocol-id 0x1c --client-id 10 --server "$address" \
+    --format bin -o "$work/token2.bin" || fail "pomelo-token mint"
+"$work/hello" "$work/token2.bin" >"$work/hello.out" 2>&1 || fail "README.md's example against $address" "$work/hello.out"
+grep -q '^got hello, rtt ' "$work/hello.out" && grep -q '^ended: disconnected$' "$work/hello.out" ||
+    fail "README.md's example did not get its echo" "$work/hello.out"
+echo "ok: README.md's example got its echo and disconnected"
 kill -TERM "$server_pid"
 wait "$server_pid" || fail "pomelo-server exit status $?" "$work/server.out" "$work/server.err"
 server_pid=
-grep -q 'stopped; 1 connections served' "$work/server.out" || fail "the server did not serve the client" "$work/server.out"
+grep -q 'stopped; 2 connections served' "$work/server.out" || fail "the server did not serve the client" "$work/server.out"
 echo "ok: every step"
