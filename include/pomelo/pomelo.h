@@ -162,8 +162,8 @@ POMELO_API void pomelo_client_destroy(pomelo_client *client);
    TOKEN (the outcome says why: INVALID_TOKEN, TOKEN_EXPIRED, TOKEN_ALREADY_USED), SOCKET. */
 POMELO_API int pomelo_client_connect(pomelo_client *client, const uint8_t *token, size_t token_size, uint64_t now_ns);
 
-/* Reads every datagram waiting on the sockets, then runs the timers due at now_ns (resends,
-   PING, timeouts, next address). Call it often (every frame; at least every 10 ms while
+/* Reads the datagrams waiting on the sockets (up to 256 per socket and call), then runs the
+   timers due at now_ns (resends, PING, timeouts, next address). Call it often (every frame; at least every 10 ms while
    connecting or connected). Never blocks. WRONG_STATE while the background thread runs. */
 POMELO_API int pomelo_client_update(pomelo_client *client, uint64_t now_ns);
 /* The earliest monotonic time (ns, the client's clock) at which update has work to do;

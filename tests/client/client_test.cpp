@@ -588,6 +588,38 @@ TEST(Wire, TheIndependentDecoderOpensEverythingTheLibrarySendsAndReceives) {
     server.stop();
 }
 
+// Destroying a connected client tells the server at once (10 DISCONNECTs), rather than leaving
+// it to time the connection out.
+TEST(Wire, DestroyingAConnectedClientSendsItsDisconnects) {
+    Scratch s;
+    Server server(s, "127.0.0.1");
+    Relay relay(server.address);
+    wire::TokenSpec spec;
+    const auto token = s.mint({relay.front_address, server.address}, 502, 10, spec);
+    indep::PublicToken pub;
+    std::string error;
+    ASSERT_TRUE(pub.parse(token, error)) << error;
+    {
+        UdpClient c;
+        ASSERT_EQ(c.connect(token), ClientResult::ok);
+        ASSERT_EQ(c.start_thread(), ClientResult::ok);
+        ASSERT_TRUE(drive(c, [&] { return c.state() == ClientState::connected; }, 20s, true));
+    }
+    const auto count = [&] {
+        std::lock_guard lock(relay.m);
+        size_t n = 0;
+        for (const auto& [d, ns] : relay.to_server) {
+            const auto o = indep::open(d, pub.client_to_server, kProtocolId);
+            n += o && o->type == indep::disconnect;
+        }
+        return n;
+    };
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (count() < 10 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+    EXPECT_EQ(count(), 10u);
+    server.stop();
+}
+
 // ---------------------------------------------------------------------------------------------
 // pomelo-client --interactive
 
