@@ -1,11 +1,9 @@
 // pomelo::UdpClient: the protocol's client state machine (protocol/client) on kernel UDP
 // sockets (socket_os), behind one lock, with an optional thread driving it.
 #include <algorithm>
-#include <atomic>
 #include <cstring>
 #include <deque>
 #include <mutex>
-#include <new>
 #include <thread>
 #include <vector>
 
