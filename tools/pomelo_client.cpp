@@ -46,6 +46,7 @@
 #include "engine/blast.hpp"
 #include "engine/client_pool.hpp"
 #include "engine/flood.hpp"
+#include "tools/client_interactive.hpp"
 #include "tools/common/cli.hpp"
 #include "protocol/crypto/aead.hpp"
 #include "protocol/crypto/burst.hpp"
@@ -95,24 +96,10 @@ using Failure = cli::Error;  // status and one-line message, printed by cli::run
 std::atomic<int> g_signals{0};
 void on_signal(int) { g_signals.fetch_add(1, std::memory_order_relaxed); }
 
-std::string quote(std::string_view s) {
-    constexpr size_t kMax = 60;
-    std::string out = "'";
-    for (size_t i = 0; i < s.size() && i < kMax; ++i) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        if (c < 0x20 || c == 0x7f) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\x%02x", c);
-            out += buf;
-        } else {
-            out += static_cast<char>(c);
-        }
-    }
-    if (s.size() > kMax) out += "...";
-    return out + "'";
-}
+using cli::quote;
 
 constexpr const char* kHelp = R"(usage: pomelo-client [EAL args] -- --server ADDR --key FILE --protocol-id ID [options]
+       pomelo-client --interactive --token FILE   (one client by hand: --interactive --help)
 
 Connect N clients to a Pomelo 1.03 server running an echo application, send each client's
 payloads, verify every echo byte for byte, disconnect gracefully and print a summary. The
@@ -1112,6 +1099,11 @@ int run(int argc, char** argv) {
     if (dashes != all.end()) {
         eal_args = all.first(static_cast<size_t>(dashes - all.begin()));
         tool_args = all.subspan(eal_args.size() + 1);
+    }
+    // One client by hand, on the game client library: no DPDK at all.
+    if (std::any_of(all.begin(), all.end(), [](const char* a) { return std::string_view(a) == "--interactive"; })) {
+        if (!eal_args.empty()) usage_error("--interactive: runs on kernel UDP without DPDK, takes no EAL arguments");
+        return tools::run_interactive(std::vector<std::string>(tool_args.begin(), tool_args.end()));
     }
     for (const char* a : tool_args) {
         const std::string_view s = a;

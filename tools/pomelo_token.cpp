@@ -59,7 +59,6 @@ constexpr int kExitUsage = 2;    // bad arguments or malformed input
 constexpr size_t kKeyHexSize = 2 * wire::kKeySize;                    // 64
 constexpr size_t kTokenHexSize = 2 * wire::kConnectTokenSize;         // 4096
 constexpr size_t kNonceHexSize = 2 * wire::kConnectTokenNonceSize;    // 48
-constexpr size_t kMaxTokenInput = 64 * 1024;                          // a token file is never larger
 
 // Ends the program: one line on stderr and an exit status. Thrown by the commands, caught in
 // main only (together with anything else, so that no exception escapes main).
@@ -84,25 +83,7 @@ private:
 // ---------------------------------------------------------------------------------------------
 // Text helpers
 
-// 'text' for an error message: control bytes escaped and long values cut, so that the message
-// stays one short line whatever the user typed.
-std::string quote(std::string_view s) {
-    constexpr size_t kMax = 60;
-    std::string out = "'";
-    for (size_t i = 0; i < s.size() && i < kMax; ++i) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        if (c < 0x20 || c == 0x7f) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\x%02x", c);
-            out += buf;
-        } else {
-            out += static_cast<char>(c);
-        }
-    }
-    if (s.size() > kMax) out += "...";
-    out += '\'';
-    return out;
-}
+using cli::quote;
 
 std::string errno_text(int e) { return std::strerror(e); }
 
@@ -375,53 +356,6 @@ crypto::Key load_key(const std::string& path) {
         usage_error("--key: " + quote(path) + " is not a server key (want " + std::to_string(kKeyHexSize) +
                     " hex digits, as written by '" + kProg + " keygen')");
     return key;
-}
-
-// A token, raw (2048 bytes) or hex (4096 digits, whitespace and line breaks allowed).
-// Returns the source as shown in messages: 'path' or stdin.
-std::string load_token(const std::string& source, std::span<uint8_t, wire::kConnectTokenSize> out) {
-    const bool from_stdin = source == "-";
-    const std::string name = from_stdin ? "stdin" : quote(source);
-    const int fd = from_stdin ? STDIN_FILENO : ::open(source.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) runtime_error("cannot read " + name + ": " + errno_text(errno));
-    std::vector<uint8_t> data(kMaxTokenInput + 1);  // never reallocated: the wipe covers it all
-    Wiper wipe_data(data.data(), data.size());
-    const ssize_t got = read_up_to(fd, data.data(), data.size());
-    const int e = errno;
-    if (!from_stdin) ::close(fd);
-    if (got < 0) runtime_error("cannot read " + name + ": " + errno_text(e));
-    const auto n = static_cast<size_t>(got);
-    const std::string_view text(reinterpret_cast<const char*>(data.data()), n);
-
-    if (n == 0) usage_error(name + " is empty (want a connect token: 2048 bytes, or 4096 hex digits)");
-    if (n > kMaxTokenInput) usage_error(name + " is not a connect token (larger than 64 KiB)");
-
-    const bool is_hex = std::all_of(text.begin(), text.end(), [](char c) { return hex_value(c) >= 0 || is_space(c); });
-    if (is_hex) {
-        const auto digits =
-            static_cast<size_t>(std::count_if(text.begin(), text.end(), [](char c) { return hex_value(c) >= 0; }));
-        if (digits != kTokenHexSize)
-            usage_error(name + " is not a connect token: " + std::to_string(digits) + " hex digits, want " +
-                        std::to_string(kTokenHexSize) + (digits < kTokenHexSize ? " (truncated?)" : ""));
-        size_t k = 0;
-        int hi = -1;
-        for (char c : text) {
-            const int v = hex_value(c);
-            if (v < 0) continue;
-            if (hi < 0) {
-                hi = v;
-            } else {
-                out[k++] = static_cast<uint8_t>(hi << 4 | v);
-                hi = -1;
-            }
-        }
-    } else {
-        if (n != wire::kConnectTokenSize)
-            usage_error(name + " is not a connect token: " + std::to_string(n) + " bytes, want " +
-                        std::to_string(wire::kConnectTokenSize) + (n < wire::kConnectTokenSize ? " (truncated?)" : ""));
-        std::copy_n(data.begin(), n, out.begin());
-    }
-    return name;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -737,7 +671,7 @@ int cmd_inspect(std::span<char* const> argv) {
 
     std::array<uint8_t, wire::kConnectTokenSize> raw{};
     Wiper wipe_raw(raw.data(), raw.size());
-    const std::string name = load_token(source, raw);
+    const std::string name = cli::load_token_file(source, raw);
 
     wire::ConnectToken t;
     if (const wire::WireError e = wire::decode_connect_token(raw, t); e != wire::WireError::ok)

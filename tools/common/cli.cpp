@@ -5,12 +5,16 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <vector>
+
+#include "protocol/crypto/key.hpp"
 
 namespace pomelo::cli {
 
@@ -27,6 +31,24 @@ int run_main(const char* prog, const std::function<int()>& body) {
         std::fprintf(stderr, "%s: internal error\n", prog);
     }
     return 1;
+}
+
+std::string quote(std::string_view s) {
+    constexpr size_t kMax = 60;
+    std::string out = "'";
+    for (size_t i = 0; i < s.size() && i < kMax; ++i) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c < 0x20 || c == 0x7f) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\x%02x", c);
+            out += buf;
+        } else {
+            out += static_cast<char>(c);
+        }
+    }
+    if (s.size() > kMax) out += "...";
+    out += '\'';
+    return out;
 }
 
 void bad_argument(const std::string& option, const std::string& reason) { throw Error{2, option + ": " + reason}; }
@@ -134,6 +156,85 @@ std::vector<std::string> read_config_file(const std::string& path) {
         if (!value.empty()) args.push_back(value);
     }
     return args;
+}
+
+namespace {
+
+int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+
+// Up to `cap` bytes, or to end of file; -1 on a read error (errno set).
+ssize_t read_up_to(int fd, uint8_t* p, size_t cap) {
+    size_t n = 0;
+    while (n < cap) {
+        const ssize_t r = ::read(fd, p + n, cap - n);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        if (r == 0) break;
+        n += static_cast<size_t>(r);
+    }
+    return static_cast<ssize_t>(n);
+}
+
+}  // namespace
+
+std::string load_token_file(const std::string& source, std::span<uint8_t, wire::kConnectTokenSize> out) {
+    constexpr size_t kMaxTokenInput = 64 * 1024;  // a token file is never larger
+    constexpr size_t kTokenHexSize = 2 * wire::kConnectTokenSize;
+    const bool from_stdin = source == "-";
+    const std::string name = from_stdin ? "stdin" : quote(source);
+    const int fd = from_stdin ? STDIN_FILENO : ::open(source.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) failure("cannot read " + name + ": " + std::strerror(errno));
+    std::vector<uint8_t> data(kMaxTokenInput + 1);  // never reallocated: the wipe covers it all
+    struct Wipe {
+        std::vector<uint8_t>& d;
+        ~Wipe() { crypto::secure_wipe(d.data(), d.size()); }
+    } wipe{data};
+    const ssize_t got = read_up_to(fd, data.data(), data.size());
+    const int e = errno;
+    if (!from_stdin) ::close(fd);
+    if (got < 0) failure("cannot read " + name + ": " + std::strerror(e));
+    const auto n = static_cast<size_t>(got);
+    const std::string_view text(reinterpret_cast<const char*>(data.data()), n);
+    const auto not_a_token = [](const std::string& m) { throw Error{2, m}; };
+
+    if (n == 0) not_a_token(name + " is empty (want a connect token: 2048 bytes, or 4096 hex digits)");
+    if (n > kMaxTokenInput) not_a_token(name + " is not a connect token (larger than 64 KiB)");
+
+    const bool is_hex = std::all_of(text.begin(), text.end(), [](char c) { return hex_value(c) >= 0 || is_space(c); });
+    if (is_hex) {
+        const auto digits =
+            static_cast<size_t>(std::count_if(text.begin(), text.end(), [](char c) { return hex_value(c) >= 0; }));
+        if (digits != kTokenHexSize)
+            not_a_token(name + " is not a connect token: " + std::to_string(digits) + " hex digits, want " +
+                        std::to_string(kTokenHexSize) + (digits < kTokenHexSize ? " (truncated?)" : ""));
+        size_t k = 0;
+        int hi = -1;
+        for (char c : text) {
+            const int v = hex_value(c);
+            if (v < 0) continue;
+            if (hi < 0) {
+                hi = v;
+            } else {
+                out[k++] = static_cast<uint8_t>(hi << 4 | v);
+                hi = -1;
+            }
+        }
+    } else {
+        if (n != wire::kConnectTokenSize)
+            not_a_token(name + " is not a connect token: " + std::to_string(n) + " bytes, want " +
+                        std::to_string(wire::kConnectTokenSize) + (n < wire::kConnectTokenSize ? " (truncated?)" : ""));
+        std::copy_n(data.begin(), n, out.begin());
+    }
+    return name;
 }
 
 std::string key_fingerprint(const crypto::Key& key) {

@@ -6,12 +6,14 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "protocol/crypto/key.hpp"
 #include "protocol/wire/address.hpp"
+#include "protocol/wire/constants.hpp"
 
 namespace pomelo::cli {
 
@@ -26,6 +28,10 @@ int run_main(const char* prog, const std::function<int()>& body);
 
 [[noreturn]] void bad_argument(const std::string& option, const std::string& reason);
 [[noreturn]] void failure(const std::string& message);
+
+// 'text' for an error message: control bytes escaped and long values cut, so that the message
+// stays one short line whatever the user typed.
+std::string quote(std::string_view text);
 
 // Unsigned 64-bit, decimal or 0x-hex; no sign, no spaces. nullopt if not exactly that.
 std::optional<uint64_t> parse_u64(std::string_view text);
@@ -45,6 +51,12 @@ double parse_seconds(const std::string& option, std::string_view text);
 wire::Address parse_address(const std::string& option, std::string_view text);
 // 64 hex digits, as `pomelo-token keygen` writes them; the read buffer is wiped.
 crypto::Key load_key_file(const std::string& option, const std::string& path);
+
+// A connect token file as `pomelo-token mint` writes it: 2048 raw bytes (--format bin) or
+// 4096 hex digits (--format hex; whitespace and line breaks allowed); "-" reads stdin.
+// Returns the source as messages name it ('path' or stdin). Unreadable: exit 1; not a token
+// (empty, truncated, too long): exit 2. Every buffer that held the token is wiped.
+std::string load_token_file(const std::string& source, std::span<uint8_t, wire::kConnectTokenSize> out);
 
 // First 4 bytes of BLAKE2b-256(key), as 8 hex digits: enough to tell keys apart, useless to
 // an attacker.
