@@ -15,7 +15,7 @@
 #include <span>
 #include <string>
 
-#include "pomelo/pomelo.h"
+#include <pomelo/pomelo.h>
 
 namespace pomelo {
 

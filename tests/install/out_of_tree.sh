@@ -1,5 +1,5 @@
 #!/bin/bash
-# The installed tree is enough to build and run a game server:
+# The installed tree is enough to build and run a game server and a game client:
 #   1. `meson install --destdir TMP` of this build;
 #   2. the headers installed are exactly include/pomelo/installed-headers.txt, each compiles
 #      alone with nothing but the installed tree, and none names an internal header;
@@ -8,7 +8,9 @@
 #      on the DESTDIR tree) and loads libpomelo-engine.so from there;
 #   4. it serves real clients: the installed pomelo-client connects 8 clients over kernel UDP on
 #      127.0.0.1 and checks every echo; the server reports their round trips, disconnects and
-#      stops cleanly on SIGTERM, leaving no DPDK runtime directory.
+#      stops cleanly on SIGTERM, leaving no DPDK runtime directory;
+#   5. a game client in plain C (tests/client/echo_client.c, -std=c11 -pedantic-errors) builds
+#      against the installed pomelo.h and libpomelo-client alone and echoes 100 payloads off it.
 #
 # usage: out_of_tree.sh BUILD_DIR SOURCE_DIR CXX [CXX args...]
 set -u
@@ -93,7 +95,7 @@ for _ in $(seq 300); do
     sleep 0.1
 done
 grep -q "game_server: serving 127.0.0.1:$port with 2 workers" "$tmp/server.out" || fail "game_server did not start"
-"$bindir/pomelo-client" -- --server "127.0.0.1:$port" --key "$tmp/server.key" --protocol-id 0x6a6d \
+LD_LIBRARY_PATH="$libdir" "$bindir/pomelo-client" -- --server "127.0.0.1:$port" --key "$tmp/server.key" --protocol-id 0x6a6d \
     --clients 8 --payloads 100 --rate 40 --json >"$tmp/client.out" 2>"$tmp/client.err" ||
     fail "pomelo-client failed (exit $?)"
 python3 - "$tmp/client.out" <<'EOF' || fail "the client's summary is wrong"
@@ -106,6 +108,20 @@ if bad:
     print("client summary: got/want", bad)
     sys.exit(1)
 EOF
+# 5. a plain-C game client, built in a directory of its own against the installed tree alone
+#    (pomelo.h, libpomelo-client), talks to the out-of-tree server.
+cc_bin=${cxx[0]}
+case "$cc_bin" in *clang++*) cc_bin=${cc_bin/clang++/clang} ;; *g++*) cc_bin=${cc_bin/g++/gcc} ;; *c++*) cc_bin=${cc_bin/c++/cc} ;; esac
+ccflags=$(pkg-config --cflags --libs pomelo-client) || fail "pkg-config pomelo-client"
+mkdir -p "$tmp/cgame"
+cp "$src/tests/client/echo_client.c" "$tmp/cgame/"
+(cd "$tmp/cgame" && "$cc_bin" -std=c11 -pedantic-errors -Wall -Wextra -Werror "${app_flags[@]}" echo_client.c $ccflags \
+    -Wl,-rpath,"$libdir" -o echo_client) >"$tmp/cc.log" 2>&1 || fail "echo_client.c does not build with -std=c11 -pedantic-errors"
+"$bindir/pomelo-token" mint --key "$tmp/server.key" --protocol-id 0x6a6d --client-id 100 --server "127.0.0.1:$port" \
+    --format bin -o "$tmp/c.token" >"$tmp/mint.log" 2>&1 || fail "pomelo-token mint"
+"$tmp/cgame/echo_client" "$tmp/c.token" 100 64 >"$tmp/cclient.out" 2>&1 || fail "the C client against game_server"
+echo "plain-C client (c11, pedantic) echoed 100 payloads off the out-of-tree server"
+
 kill -TERM "$server_pid"
 for _ in $(seq 300); do
     kill -0 "$server_pid" 2>/dev/null || break
@@ -117,10 +133,10 @@ rc=$?
 pid=$server_pid
 server_pid=
 [ "$rc" = 0 ] || fail "game_server exited with $rc"
-[ "$(grep -c 'connected$' "$tmp/server.out")" = 8 ] || fail "game_server did not see 8 connects"
-[ "$(grep -c 'left (client disconnected)' "$tmp/server.out")" = 8 ] || fail "game_server did not see 8 disconnects"
+[ "$(grep -c 'connected$' "$tmp/server.out")" = 9 ] || fail "game_server did not see 9 connects"
+[ "$(grep -c 'left (client disconnected)' "$tmp/server.out")" = 9 ] || fail "game_server did not see 9 disconnects"
 grep -Eq 'client [0-9]+ at 127\.0\.0\.1:[0-9]+ rtt [0-9]+ us' "$tmp/server.out" || fail "game_server reported no round trip"
-grep -q "game_server: stopped; 8 connections, 800 payloads echoed" "$tmp/server.out" || fail "game_server's counters disagree"
+grep -q "game_server: stopped; 9 connections, 900 payloads echoed" "$tmp/server.out" || fail "game_server's counters disagree"
 [ -e "/var/run/dpdk/pomelo-$pid" ] && fail "game_server left its DPDK runtime directory /var/run/dpdk/pomelo-$pid"
-echo "game_server served 8 clients, 800 echoes, and stopped cleanly"
+echo "game_server served 9 clients (8 load-generator, 1 plain C), 900 echoes, and stopped cleanly"
 echo "PASS"
