@@ -34,6 +34,7 @@ Worker::Worker(uint16_t index, const WorkerShared& shared, WorkerRings rings, in
     // Every shard can hold the whole server: the capacity limit is global (the handshake's).
     shard_ = std::make_unique<server::Shard>(shared.config->server, shared.config->server.max_clients,
                                              static_cast<server::ShardHooks&>(*this), *outbox_);
+    shard_->set_key_preparer(aead_.get());
     app_ = shared.config->app ? shared.config->app(index) : std::make_unique<EchoApplication>();
     if (shared.config->bare_loop) bare_scratch_ = std::make_unique<BareScratch>();
     closed_.reserve(1024);
@@ -204,7 +205,7 @@ void Worker::bare_pass(rte_mbuf** pkts, const wire::Address* from, const uint16_
         }
         const uint32_t body = static_cast<uint32_t>(len - h.size - wire::kTagSize);
         x.ads[nb] = wire::packet_ad(p->ctx, d[0]);
-        x.ops[nb] = {p->ctx.suite, &p->recv_key, nullptr, h.sequence, x.ads[nb].data(),
+        x.ops[nb] = {p->ctx.suite, &p->recv_key, p->recv_prepared.get(), h.sequence, x.ads[nb].data(),
                      static_cast<uint32_t>(x.ads[nb].size()), d + h.size, body, d + h.size + body, false};
         x.peers[nb] = p;
         out.pkts[nb] = pkts[i];
@@ -232,7 +233,7 @@ void Worker::bare_pass(rte_mbuf** pkts, const wire::Address* from, const uint16_
         const unsigned bytes = std::max(need, have);
         wire::write_header(wire::PacketType::payload, seq, bytes, std::span<uint8_t>(d, 1 + bytes));
         x.ads[ns] = wire::packet_ad(p->ctx, d[0]);
-        x.ops[ns] = {p->ctx.suite, &p->send_key, nullptr, seq, x.ads[ns].data(), static_cast<uint32_t>(x.ads[ns].size()),
+        x.ops[ns] = {p->ctx.suite, &p->send_key, p->send_prepared.get(), seq, x.ads[ns].data(), static_cast<uint32_t>(x.ads[ns].size()),
                      op.text, op.size, op.tag, false};
         out.pkts[ns] = out.pkts[k];
         out.addr[ns] = out.addr[k];

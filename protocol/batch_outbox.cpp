@@ -37,7 +37,7 @@ void BatchOutbox::flush() {
         if (!d.header_size) continue;  // already a finished datagram
         uint8_t* base = buffers_[i].bytes.data();
         ads_[i] = wire::packet_ad(d.ctx, base[0]);
-        ops_.push_back({d.ctx.suite, &d.key, nullptr, d.sequence, ads_[i].data(), static_cast<uint32_t>(ads_[i].size()),
+        ops_.push_back({d.ctx.suite, &d.key, d.prepared.get(), d.sequence, ads_[i].data(), static_cast<uint32_t>(ads_[i].size()),
                         base + d.header_size, static_cast<uint32_t>(d.body_size),
                         base + d.header_size + d.body_size, false});
     }

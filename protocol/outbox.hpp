@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <span>
 
+#include "protocol/crypto/burst.hpp"
 #include "protocol/crypto/key.hpp"
 #include "protocol/wire/address.hpp"
 #include "protocol/wire/packet.hpp"
@@ -30,6 +31,7 @@ struct OutDatagram {
     uint64_t sequence = 0;
     wire::PacketContext ctx;
     crypto::Key key;  // unused when header_size is 0
+    crypto::SharedPreparedKey prepared;  // key prepared for the burst backend, if the sender keeps one
 };
 
 class Outbox {
@@ -62,15 +64,16 @@ private:
 
 // Writes a packet of an encrypted type through an outbox: header, body via `write_body`
 // (returns the body size; 0 is valid only for DENIED/DISCONNECT), then submit.
-// `key` is copied into the queued datagram (see OutDatagram).
+// `key` is copied into the queued datagram (see OutDatagram), `prepared` shared with it.
 template <class WriteBody>
 bool emit(Outbox& out, const wire::Address& to, uint16_t local, wire::PacketType type, uint64_t sequence,
-          const wire::PacketContext& ctx, const crypto::Key& key, WriteBody&& write_body, uint64_t link = 0) {
+          const wire::PacketContext& ctx, const crypto::Key& key, WriteBody&& write_body, uint64_t link = 0,
+          const crypto::SharedPreparedKey& prepared = {}) {
     std::span<uint8_t> buf = out.acquire();
     if (buf.size() < wire::kMaxDatagramSize) return false;
     const size_t header = wire::write_header(type, sequence, 0, buf);
     const size_t body = write_body(buf.subspan(header, buf.size() - header - wire::kTagSize));
-    out.submit({to, local, link, header, body, type, sequence, ctx, key});
+    out.submit({to, local, link, header, body, type, sequence, ctx, key, prepared});
     return true;
 }
 

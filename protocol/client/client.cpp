@@ -112,7 +112,7 @@ void Client::send_stored(std::span<const uint8_t> datagram, PacketType type) {
     std::span<uint8_t> buf = out_.acquire();
     if (buf.size() < datagram.size()) return counters_.drop(DropReason::no_tx_buffer);
     std::memcpy(buf.data(), datagram.data(), datagram.size());
-    out_.submit({server_address(), kAnyLocal, 0, 0, datagram.size(), type, 0, ctx_, {}});
+    out_.submit({server_address(), kAnyLocal, 0, 0, datagram.size(), type, 0, ctx_, {}, {}});
     counters_.sent(type);
 }
 

@@ -21,6 +21,10 @@ struct alignas(64) PreparedKey {
     uint8_t bytes[1024];
 };
 
+// A prepared key shared by its connection and the datagrams queued under it: whichever lets go
+// last wipes it (a queued datagram owns its key until sealed, see OutDatagram).
+using SharedPreparedKey = std::shared_ptr<const PreparedKey>;
+
 // One AEAD operation of a burst, in place over `text`, with a detached 16-byte tag.
 struct AeadOp {
     Suite suite = Suite::chacha20poly1305;
@@ -47,6 +51,10 @@ public:
     // Fills `out` for (key, suite); false if this backend has no use for prepared keys.
     virtual bool prepare(const Key&, Suite, PreparedKey&) { return false; }
 };
+
+// `key` prepared by `backend` for `suite`, or null when the backend has no use for prepared
+// keys (ChaCha20-Poly1305, libsodium): ops then carry the raw key alone.
+SharedPreparedKey prepare_shared(BurstAead& backend, const Key& key, Suite suite);
 
 // libsodium, one call per op: available everywhere.
 std::unique_ptr<BurstAead> make_sodium_burst();

@@ -28,6 +28,18 @@ public:
 
 std::unique_ptr<BurstAead> make_sodium_burst() { return std::make_unique<SodiumBurst>(); }
 
+SharedPreparedKey prepare_shared(BurstAead& backend, const Key& key, Suite suite) {
+    auto* prepared = new PreparedKey;
+    if (!backend.prepare(key, suite, *prepared)) {
+        delete prepared;
+        return nullptr;
+    }
+    return SharedPreparedKey(prepared, [](const PreparedKey* k) {
+        secure_wipe(const_cast<PreparedKey*>(k)->bytes, sizeof k->bytes);
+        delete k;
+    });
+}
+
 std::unique_ptr<BurstAead> make_best_burst() {
     const char* forced = std::getenv("POMELO_CRYPTO");
     if (forced && std::string_view(forced) == "sodium") return make_sodium_burst();

@@ -52,6 +52,10 @@ std::optional<PeerId> Shard::add(const NewPeer& np, const Now& now) {
     p.ctx = np.ctx;
     p.recv_key = np.client_to_server_key;
     p.send_key = np.server_to_client_key;
+    if (preparer_) {
+        p.recv_prepared = crypto::prepare_shared(*preparer_, p.recv_key, p.ctx.suite);
+        p.send_prepared = crypto::prepare_shared(*preparer_, p.send_key, p.ctx.suite);
+    }
     p.connected_ns = p.last_recv_ns = now.ns;
     p.timeout_ns = np.timeout_seconds > 0 ? uint64_t(np.timeout_seconds) * kSecond : 0;
     index_.insert(wire::AddressKey::of(np.address), slot);
@@ -159,7 +163,7 @@ bool Shard::send_ping(Peer& p, const Now& now) {
     // Time only while unconfirmed, as the reference: the client initialises its clock from it.
     const wire::PingBody ping{p.client_id, ping_sequence, p.state == PeerState::unconfirmed, now.ns};
     if (!emit(out_, p.address, p.local, PacketType::ping, p.send_sequence++, p.ctx, p.send_key,
-              [&](std::span<uint8_t> b) { return wire::write_ping_body(ping, b); })) {
+              [&](std::span<uint8_t> b) { return wire::write_ping_body(ping, b); }, 0, p.send_prepared)) {
         counters_.drop(DropReason::no_tx_buffer);
         return false;
     }
@@ -170,7 +174,7 @@ bool Shard::send_ping(Peer& p, const Now& now) {
 bool Shard::send_pong(Peer& p, uint16_t ping_sequence, uint64_t recv_ns, const Now& now) {
     const wire::PongBody pong{ping_sequence, recv_ns, now.ns - recv_ns};
     if (!emit(out_, p.address, p.local, PacketType::pong, p.send_sequence++, p.ctx, p.send_key,
-              [&](std::span<uint8_t> b) { return wire::write_pong_body(pong, b); })) {
+              [&](std::span<uint8_t> b) { return wire::write_pong_body(pong, b); }, 0, p.send_prepared)) {
         counters_.drop(DropReason::no_tx_buffer);
         return false;
     }
@@ -182,7 +186,7 @@ bool Shard::send_pong(Peer& p, uint16_t ping_sequence, uint64_t recv_ns, const N
 
 bool Shard::send_disconnect(Peer& p) {
     if (!emit(out_, p.address, p.local, PacketType::disconnect, p.send_sequence++, p.ctx, p.send_key,
-              [](std::span<uint8_t>) { return 0; })) {
+              [](std::span<uint8_t>) { return 0; }, 0, p.send_prepared)) {
         counters_.drop(DropReason::no_tx_buffer);
         return false;
     }
@@ -200,7 +204,8 @@ bool Shard::send(PeerId id, std::span<const uint8_t> payload, const Now& now) {
               [&](std::span<uint8_t> b) {
                   std::memcpy(b.data(), payload.data(), payload.size());
                   return payload.size();
-              })) {
+              },
+              0, p->send_prepared)) {
         counters_.drop(DropReason::no_tx_buffer);
         return false;
     }
@@ -244,6 +249,8 @@ void Shard::close(Peer& p, CloseReason reason) {
     // Datagrams already queued own copies of the send key (OutDatagram): wipe at once.
     p.recv_key.wipe();
     p.send_key.wipe();
+    p.recv_prepared.reset();  // wiped once the datagrams queued under it are sealed
+    p.send_prepared.reset();
     free_.push_back(slot);
     --size_;
     hooks_.on_close(id, client_id, address, reason);
@@ -288,7 +295,7 @@ uint32_t Shard::receive_burst(std::span<RxDatagram> burst, const Now& now, crypt
             const size_t body = wire::body_size_of(headers[i], d.bytes.size());
             ads[i] = wire::packet_ad(p->ctx, d.bytes[0]);
             op_of[i] = nops;
-            ops[nops++] = {p->ctx.suite, &p->recv_key, nullptr, headers[i].sequence, ads[i].data(),
+            ops[nops++] = {p->ctx.suite, &p->recv_key, p->recv_prepared.get(), headers[i].sequence, ads[i].data(),
                            static_cast<uint32_t>(ads[i].size()), d.bytes.data() + headers[i].size,
                            static_cast<uint32_t>(body), d.bytes.data() + headers[i].size + body, false};
         }

@@ -48,6 +48,9 @@ struct Peer {
     wire::PacketContext ctx;
     crypto::Key recv_key;  // client -> server
     crypto::Key send_key;  // server -> client
+    // The keys prepared for the burst backend (AES-256-GCM round keys and GHASH tables), when
+    // the shard has a preparer and the suite uses them; null otherwise.
+    crypto::SharedPreparedKey recv_prepared, send_prepared;
     uint64_t send_sequence = 0;
     ReplayWindow replay;
     uint64_t connected_ns = 0;
@@ -74,6 +77,9 @@ public:
     static constexpr uint32_t kMaxBurst = 64;
 
     Shard(const Config& config, uint32_t capacity, ShardHooks& hooks, Outbox& out);
+    // Connections added from now on keep their keys prepared by `backend` (the one their
+    // packets are opened and sealed with): AES-256-GCM then costs no key expansion per packet.
+    void set_key_preparer(crypto::BurstAead* backend) { preparer_ = backend; }
 
     // Takes over a connection the handshake accepted; sends its first PING (with time).
     std::optional<PeerId> add(const NewPeer& peer, const Now& now);
@@ -135,6 +141,7 @@ private:
     Scratch scratch_;
 
     Config config_;
+    crypto::BurstAead* preparer_ = nullptr;
     ShardHooks& hooks_;
     Outbox& out_;
     std::vector<Peer> peers_;
