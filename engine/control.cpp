@@ -233,6 +233,8 @@ void Control::publish(const Now& now, bool print) {
         s.rx_pps = rate(s.workers.port.rx_datagrams, prev.workers.port.rx_datagrams);
         s.tx_pps = rate(s.workers.port.tx_datagrams, prev.workers.port.tx_datagrams);
         s.handshakes_per_s = rate(s.control.accepted, prev.control.accepted);
+        for (size_t w = 0; w < s.per_worker.size() && w < prev.per_worker.size(); ++w)
+            s.busy_share.push_back(std::min(1.0, rate(s.per_worker[w].busy_ns, prev.per_worker[w].busy_ns) / 1e9));
     }
     if (print) {
         const auto& p = s.workers.peers;

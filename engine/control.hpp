@@ -23,6 +23,7 @@ namespace pomelo::engine {
 struct EngineSnapshot {
     WorkerStats workers;               // summed over workers
     std::vector<WorkerStats> per_worker;
+    std::vector<double> busy_share;    // per worker, over the last interval: 0..1
     ControlStats control;
     uint64_t at_ns = 0;
     double interval_s = 0;

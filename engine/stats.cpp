@@ -26,6 +26,7 @@ WorkerStats& WorkerStats::operator+=(const WorkerStats& o) {
     rtt_max_ns = std::max(rtt_max_ns, o.rtt_max_ns);
     handshakes_forwarded += o.handshakes_forwarded;
     loops += o.loops;
+    busy_ns += o.busy_ns;
     timer_visits += o.timer_visits;
     messages_posted += o.messages_posted;
     messages_received += o.messages_received;

@@ -85,6 +85,7 @@ struct WorkerStats {
     uint64_t rtt_max_ns = 0;
     uint64_t handshakes_forwarded = 0;
     uint64_t loops = 0;
+    uint64_t busy_ns = 0;         // time in loop iterations that moved datagrams
     uint64_t timer_visits = 0;    // timer-wheel entries looked at (cost of the timer pass)
     uint64_t messages_posted = 0;    // application messages this worker sent to other workers
     uint64_t messages_received = 0;  // and received from them

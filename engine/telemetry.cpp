@@ -118,6 +118,9 @@ int cmd_workers(const char*, const char*, rte_tel_data* d) {
         add(c, "handshakes_forwarded", ws.handshakes_forwarded);
         for (unsigned i = 0; i < kEngineDropCount; ++i) add(c, name_of(static_cast<EngineDrop>(i)), ws.drops.n[i]);
         add(c, "loops", ws.loops);
+        add(c, "busy_ns", ws.busy_ns);
+        // Share of the last stats interval spent in iterations that moved datagrams.
+        add(c, "busy_percent", w < s.busy_share.size() ? static_cast<uint64_t>(s.busy_share[w] * 100 + 0.5) : 0);
         add(c, "timer_visits", ws.timer_visits);
         add(c, "ticks", ws.ticks);
         add(c, "messages_posted", ws.messages_posted);

@@ -80,7 +80,7 @@ public:
 
 private:
 
-    void poll_device();
+    uint32_t poll_device();  // datagrams received and sent
     // A received burst for this shard: receive_pass, or bare_pass with EngineConfig::bare_loop.
     void deliver(rte_mbuf** pkts, const wire::Address* from, const uint16_t* local, const drivers::LinkHop* hop,
                  uint16_t n) {
