@@ -57,6 +57,15 @@ Flooder::Flooder(const FloodConfig& config, drivers::Port& port, uint16_t queue,
     config_.burst = std::clamp<uint16_t>(config_.burst, 1, 64);
     crypto::random_bytes(&rng_, sizeof rng_);
     rng_ |= 1;
+    const auto& v = crypto::version_info(config_.suite);
+    for (auto* t : {&forged_, &expired_}) {
+        (*t)[0] = 0;
+        std::memcpy(t->data() + 1, v.data(), v.size());
+        put_le(t->data() + 1 + wire::kVersionInfoSize, config_.protocol_id);
+        const size_t at = 1 + wire::kVersionInfoSize + 16;
+        crypto::random_bytes(t->data() + at, t->size() - at);
+    }
+    crypto::random_bytes(junk_.data(), junk_.size());
 }
 
 uint64_t Flooder::total_sent() const {
@@ -73,12 +82,6 @@ uint16_t Flooder::build(FloodKind k, uint8_t* out, uint16_t& local, uint64_t uni
         rng_ ^= rng_ >> 27;
         return rng_ * 2685821657736338717ull;
     };
-    auto fill = [&](uint8_t* p, size_t n) {
-        for (size_t i = 0; i < n; i += 8) {
-            const uint64_t r = next_random();
-            std::memcpy(p + i, &r, std::min<size_t>(8, n - i));
-        }
-    };
     // With replayed_token chosen, source 0 sends its first copy (the one use the server
     // answers) and nothing else: a source the server answered is rate limited for a while,
     // which would change the drop reason of what it sends next.
@@ -93,15 +96,14 @@ uint16_t Flooder::build(FloodKind k, uint8_t* out, uint16_t& local, uint64_t uni
     switch (k) {
         case FloodKind::forged_request:
         case FloodKind::expired_request: {
-            const auto& v = crypto::version_info(config_.suite);
-            out[0] = 0;
-            std::memcpy(out + 1, v.data(), v.size());
-            put_le(out + 1 + wire::kVersionInfoSize, config_.protocol_id);
+            // From a template (random private token, built once): copying 1077 bytes is all a
+            // datagram costs, so one generator core can offer millions per second. The server
+            // remembers no tag of a token that failed to open, so repeats are refused as the first.
+            const auto& t = k == FloodKind::forged_request ? forged_ : expired_;
+            std::memcpy(out, t.data(), t.size());
             // A day ahead, or an hour ago (a valid-looking token that any server refuses unread).
             put_le(out + 1 + wire::kVersionInfoSize + 8,
                    k == FloodKind::forged_request ? unix_ms + 86'400'000 : unix_ms - 3'600'000);
-            const size_t at = 1 + wire::kVersionInfoSize + 16;
-            fill(out + at, wire::kRequestSize - at);
             return static_cast<uint16_t>(wire::kRequestSize);
         }
         case FloodKind::replayed_token:
@@ -109,8 +111,8 @@ uint16_t Flooder::build(FloodKind k, uint8_t* out, uint16_t& local, uint64_t uni
             return static_cast<uint16_t>(wire::kRequestSize);
         case FloodKind::junk: {
             const auto n = static_cast<uint16_t>(wire::kMinDatagramSize + next_random() % (1200 - wire::kMinDatagramSize));
-            fill(out, n);
-            out[0] |= 0x80;  // packet type (high nibble) 8..15
+            std::memcpy(out, junk_.data(), n);
+            out[0] = static_cast<uint8_t>(0x80 | (next_random() & 0x7f));  // packet type (high nibble) 8..15
             return n;
         }
         case FloodKind::spoofed_sequence: {
@@ -119,7 +121,7 @@ uint16_t Flooder::build(FloodKind k, uint8_t* out, uint16_t& local, uint64_t uni
             const size_t h = wire::write_header(wire::PacketType::payload, spoof_sequence_++, 0,
                                                 std::span<uint8_t>(out, wire::kMaxHeaderSize));
             const size_t n = h + 64 + wire::kTagSize;
-            fill(out + h, n - h);
+            std::memcpy(out + h, junk_.data(), n - h);
             return static_cast<uint16_t>(n);
         }
     }
@@ -132,7 +134,9 @@ void Flooder::pump(const Now& now) {
     if (next_ns_ == 0) next_ns_ = static_cast<double>(now_ns);
     // Behind by more than a second (a stall): do not burst to catch up.
     if (static_cast<double>(now_ns) - next_ns_ > 1e9) next_ns_ = static_cast<double>(now_ns);
-    while (static_cast<double>(now_ns) >= next_ns_) {
+    // At most a few bursts per call: the caller's legitimate clients must get their turn even
+    // when the generator cannot keep up with the rate asked for.
+    for (int bursts = 0; bursts < 4 && static_cast<double>(now_ns) >= next_ns_; ++bursts) {
         const auto due = static_cast<uint64_t>((static_cast<double>(now_ns) - next_ns_) / step) + 1;
         const auto k = static_cast<uint16_t>(std::min<uint64_t>(due, config_.burst));
         rte_mbuf* pkts[64];

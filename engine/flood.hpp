@@ -87,6 +87,8 @@ private:
     bool first_use_sent_ = false;  // replayed_token: the one copy from source 0
     double next_ns_ = 0;
     uint64_t rng_;
+    std::array<uint8_t, wire::kRequestSize> forged_{}, expired_{};  // templates
+    std::array<uint8_t, 1200> junk_{};
     std::array<uint64_t, kFloodKindCount> sent_{};
 };
 
