@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "engine/app.hpp"
 #include "protocol/server/config.hpp"
@@ -29,6 +30,11 @@ struct EngineConfig {
     // start + max_token_lifetime_ms (the backend's longest token lifetime). One is required.
     std::string token_journal;
     uint64_t max_token_lifetime_ms = 0;
+    // Journals read at start, never written: those of the keys in server.more_private_keys
+    // (key rotation), so their tokens that connected stay refused while those keys are listed.
+    std::vector<std::string> more_token_journals;
+    // Connection log lines (connect, deny, disconnect) a second at most; 0 = none.
+    uint32_t log_rate = 20;
 };
 
 }  // namespace pomelo::engine

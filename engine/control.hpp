@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/clock.hpp"
+#include "engine/event_log.hpp"
 #include "engine/stats.hpp"
 #include "engine/token_journal.hpp"
 #include "engine/worker.hpp"
@@ -23,6 +24,7 @@ namespace pomelo::engine {
 struct EngineSnapshot {
     WorkerStats workers;               // summed over workers
     std::vector<WorkerStats> per_worker;
+    std::vector<double> busy_share;    // per worker: busy_ns / loop_ns over the last interval
     ControlStats control;
     uint64_t at_ns = 0;
     double interval_s = 0;
@@ -49,6 +51,12 @@ private:
     void handle(rte_mbuf** pkts, unsigned n, const Now& now);
     void hand_over(server::NewPeer** accepted, const uint16_t* owners, unsigned n);
     void collect_closed();
+    // DENIEDs sent and the logged refusal counters, before and after one handshake datagram.
+    struct Refusals {
+        uint64_t n[5] = {};
+    };
+    Refusals refusals() const;
+    void log_refusal(const Refusals& before, const wire::Address& from, uint64_t now_ns);
     void maintain_journal();
     void publish(const Now& now, bool print);
 
@@ -61,6 +69,7 @@ private:
     server::NewPeer scratch_;  // the handshake writes an accepted connection here first
     uint16_t origin_ = 0;  // the worker of the datagram being handled: replies leave through it
     ControlStats local_;
+    EventLog log_;
     mutable std::mutex snapshot_mutex_;  // control thread writes, telemetry thread reads
     EngineSnapshot snapshot_;
     EngineSnapshot previous_;

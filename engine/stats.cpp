@@ -27,6 +27,9 @@ WorkerStats& WorkerStats::operator+=(const WorkerStats& o) {
     handshakes_forwarded += o.handshakes_forwarded;
     loops += o.loops;
     timer_visits += o.timer_visits;
+    for (unsigned b = 0; b < server::Shard::kRttBuckets; ++b) rtt_buckets[b] += o.rtt_buckets[b];
+    loop_ns += o.loop_ns;
+    busy_ns += o.busy_ns;
     return *this;
 }
 

@@ -3,6 +3,9 @@
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 
+#include <algorithm>
+#include <iterator>
+
 #include "engine/mbuf_meta.hpp"
 #include "engine/mbuf_outbox.hpp"
 
@@ -43,6 +46,7 @@ uint16_t Worker::owner_of(const wire::Address& a) const {
 }
 
 void Worker::transmit(rte_mbuf** pkts, wire::Address* to, uint16_t* local, drivers::LinkHop* via, uint16_t n) {
+    worked_ = true;
     if (io_queue_ >= 0) {
         shared_.port->tx_burst(static_cast<uint16_t>(io_queue_), pkts, to, local, via, n);
         return;
@@ -66,7 +70,13 @@ int Worker::run() {
     const uint16_t burst = std::min<uint16_t>(shared_.config->burst, kMaxBurst);
     uint64_t shutdown_deadline = 0;
     while (!stop_.load(std::memory_order_relaxed)) {
+        const uint64_t last_ns = now_.ns;
         now_ = clock_.now();
+        if (last_ns) {  // the previous iteration's time, busy if it moved anything
+            local_.loop_ns += now_.ns - last_ns;
+            if (worked_) local_.busy_ns += now_.ns - last_ns;
+        }
+        worked_ = false;
         ++local_.loops;
         if (io_queue_ >= 0) poll_device();
 
@@ -86,6 +96,7 @@ int Worker::run() {
         }
 
         accept_new_peers();
+        if (!rte_ring_empty(rings_.commands)) serve_commands();
         app_->on_poll(*this);
         shard_->update(now_);
 
@@ -166,6 +177,7 @@ void Worker::poll_device() {
     drivers::LinkHop via[kMaxBurst];
     const unsigned m = rte_ring_sc_dequeue_burst(rings_.tx, reinterpret_cast<void**>(out), burst, nullptr);
     if (m) {
+        worked_ = true;
         for (unsigned i = 0; i < m; ++i) {
             to[i] = meta(out[i]).address;
             out_local[i] = meta(out[i]).local;
@@ -177,6 +189,7 @@ void Worker::poll_device() {
 
 void Worker::receive_pass(rte_mbuf** pkts, const wire::Address* from, const uint16_t* local, const drivers::LinkHop* hop,
                           uint16_t n) {
+    worked_ = true;
     server::RxDatagram burst[kMaxBurst];
     for (uint16_t i = 0; i < n; ++i)
         burst[i] = {std::span(rte_pktmbuf_mtod(pkts[i], uint8_t*), rte_pktmbuf_data_len(pkts[i])), from[i], local[i],
@@ -228,6 +241,7 @@ void Worker::receive_pass(rte_mbuf** pkts, const wire::Address* from, const uint
 void Worker::accept_new_peers() {
     void* objs[kMaxBurst];
     const unsigned n = rte_ring_sc_dequeue_burst(rings_.new_peers, objs, kMaxBurst, nullptr);
+    worked_ |= n != 0;
     for (unsigned i = 0; i < n; ++i) {
         auto* np = static_cast<server::NewPeer*>(objs[i]);
         const std::optional<server::PeerId> id = shard_->add(*np, now_);
@@ -251,6 +265,7 @@ void Worker::publish() {
     s.rtt_sum_ns = sum.rtt_sum_ns;
     s.rtt_peers = sum.rtt_peers;
     s.rtt_max_ns = sum.rtt_max_ns;
+    std::copy(std::begin(sum.rtt_buckets), std::end(sum.rtt_buckets), s.rtt_buckets);
     published_.write(s);
     next_publish_ns_ = now_.ns + kPublishIntervalNs;
 }
@@ -265,12 +280,48 @@ void Worker::on_payload(server::PeerId id, std::span<const uint8_t> payload) { a
 
 void Worker::on_close(server::PeerId id, int64_t client_id, const wire::Address& address,
                       server::CloseReason reason) {
-    closed_.push_back({client_id, address});
+    closed_.push_back({client_id, address, static_cast<uint8_t>(reason)});
     app_->on_disconnect(*this, id, client_id, reason);
 }
 
 bool Worker::send(server::PeerId peer, std::span<const uint8_t> payload) { return shard_->send(peer, payload, now_); }
 
 bool Worker::disconnect(server::PeerId peer) { return shard_->disconnect(peer, now_); }
+
+// ---------------------------------------------------------------- administration (engine/commands.hpp)
+
+void Worker::serve_commands() {
+    void* objs[8];
+    const unsigned n = rte_ring_sc_dequeue_burst(rings_.commands, objs, 8, nullptr);
+    for (unsigned i = 0; i < n; ++i) {
+        std::unique_ptr<CommandBox> box(static_cast<CommandBox*>(objs[i]));
+        WorkerCommand& c = **box;
+        if (c.kind == WorkerCommand::Kind::list_peers) {
+            // The `limit` smallest client ids >= c.client_id, by a max-heap of that size.
+            auto larger = [](const PeerInfo& a, const PeerInfo& b) { return a.client_id < b.client_id; };
+            c.peers.reserve(c.limit + 1);
+            shard_->for_each_peer([&](const server::Peer& p) {
+                ++c.total;
+                const auto id = static_cast<uint64_t>(p.client_id);
+                if (id < c.client_id || c.limit == 0) return;
+                if (c.peers.size() == c.limit && id >= c.peers.front().client_id) return;
+                c.peers.push_back({id, p.address, index_, p.state, p.pings.has_rtt() ? p.pings.rtt_mean_ns() : 0});
+                std::push_heap(c.peers.begin(), c.peers.end(), larger);
+                if (c.peers.size() > c.limit) {
+                    std::pop_heap(c.peers.begin(), c.peers.end(), larger);
+                    c.peers.pop_back();
+                }
+            });
+            std::sort_heap(c.peers.begin(), c.peers.end(), larger);
+        } else {
+            std::optional<server::PeerId> id;
+            shard_->for_each_peer([&](const server::Peer& p) {
+                if (static_cast<uint64_t>(p.client_id) == c.client_id) id = shard_->id_of(p);
+            });
+            c.found = id && shard_->disconnect(*id, now_);
+        }
+        c.done.store(true, std::memory_order_release);
+    }
+}
 
 }  // namespace pomelo::engine

@@ -14,6 +14,7 @@
 #include "drivers/port.hpp"
 #include "engine/app.hpp"
 #include "engine/clock.hpp"
+#include "engine/commands.hpp"
 #include "engine/config.hpp"
 #include "engine/stats.hpp"
 #include "protocol/batch_outbox.hpp"
@@ -30,12 +31,16 @@ struct WorkerRings {
     rte_ring* tx = nullptr;         // datagrams to send on this worker's queue (multi-producer)
     rte_ring* new_peers = nullptr;  // server::NewPeer* accepted by the control thread
     rte_ring* closed = nullptr;     // ClosedPeer elements: connections that ended
+    rte_ring* commands = nullptr;   // CommandBox* from administration (multi-producer)
 };
 
-// A connection a shard ended, for the control thread's accounting (client id, address).
+// A connection a shard ended, for the control thread's accounting (client id, address) and
+// its log (reason: a server::CloseReason, or kNeverStarted).
 struct ClosedPeer {
     int64_t client_id;
     wire::Address address;
+    uint8_t reason = kNeverStarted;
+    static constexpr uint8_t kNeverStarted = 0xff;  // the shard could not take it
 };
 static_assert(sizeof(ClosedPeer) % 4 == 0, "rte_ring elements are multiples of 4 bytes");
 
@@ -75,6 +80,7 @@ private:
     void receive_pass(rte_mbuf** pkts, const wire::Address* from, const uint16_t* local, const drivers::LinkHop* hop,
                       uint16_t n);
     void accept_new_peers();
+    void serve_commands();
     void publish();
     uint16_t owner_of(const wire::Address& a) const;
     void transmit(rte_mbuf** pkts, wire::Address* to, uint16_t* local, drivers::LinkHop* via, uint16_t n);
@@ -105,6 +111,7 @@ private:
     std::vector<ClosedPeer> closed_;  // connections ended, not yet taken by the control thread
     std::atomic<bool> shutdown_{false}, stop_{false}, drained_{false};
     bool shutdown_started_ = false;
+    bool worked_ = false;  // this loop iteration moved a datagram or a new peer (busy share)
     uint64_t next_publish_ns_ = 0;
     WorkerStats local_;
     Published<WorkerStats> published_;
