@@ -60,7 +60,9 @@ bool Control::start(std::string& error) {
     }
     for (const TokenJournal::Record& r : live) {
         if (!handshake_.restore_connected_token(r.tag, r.expire_ms, now.unix_ms)) {
-            error = "token journal " + path + " holds more live tokens than the token history (" +
+            error = "token journal " + path +
+                    (shared_.config->more_token_journals.empty() ? " holds" : " and the other keys' journals hold") +
+                    " more live tokens than the token history (" +
                     std::to_string(shared_.config->server.token_history) + "): raise --token-history";
             return false;
         }
