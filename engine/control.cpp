@@ -205,12 +205,22 @@ Control::Refusals Control::refusals() const {
 
 void Control::log_refusal(const Refusals& before, const wire::Address& from, uint64_t now_ns) {
     const Refusals after = refusals();
-    if (after.n[0] != before.n[0])
-        log_.line(now_ns, "deny %s: server full (%u clients)", from.to_string().c_str(),
-                  shared_.config->server.max_clients);
-    for (unsigned i = 0; i < std::size(kLoggedRefusals); ++i)
-        if (after.n[i + 1] != before.n[i + 1])
-            log_.line(now_ns, "deny %s: %s", from.to_string().c_str(), to_string(kLoggedRefusals[i]));
+    for (unsigned i = 0; i < std::size(after.n); ++i) {
+        if (after.n[i] == before.n[i]) continue;
+        // A refused client resends its REQUEST every 100 ms: the same source and reason within
+        // a second is counted, not printed again.
+        const wire::AddressKey key = wire::AddressKey::of(from);
+        if (key == last_deny_.address && i == last_deny_.reason && now_ns - last_deny_.at_ns < 1'000'000'000) {
+            log_.suppress(now_ns);
+            continue;
+        }
+        last_deny_ = {key, i, now_ns};
+        if (i == 0)
+            log_.line(now_ns, "deny %s: server full (%u clients)", from.to_string().c_str(),
+                      shared_.config->server.max_clients);
+        else
+            log_.line(now_ns, "deny %s: %s", from.to_string().c_str(), to_string(kLoggedRefusals[i - 1]));
+    }
 }
 
 void Control::run(const std::atomic<bool>& stop_requested) {

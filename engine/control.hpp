@@ -57,6 +57,11 @@ private:
     };
     Refusals refusals() const;
     void log_refusal(const Refusals& before, const wire::Address& from, uint64_t now_ns);
+    struct {
+        wire::AddressKey address;
+        unsigned reason = 0;
+        uint64_t at_ns = 0;
+    } last_deny_;  // the last deny line printed, to leave out its repeats
     void maintain_journal();
     void publish(const Now& now, bool print);
 

@@ -29,6 +29,14 @@ void EventLog::line(uint64_t now_ns, const char* format, ...) {
     std::fflush(stdout);
 }
 
+void EventLog::suppress(uint64_t now_ns) {
+    if (per_second_ == 0) return;
+    tick(now_ns);
+    if (in_window_ == 0 && suppressed_ == 0) window_start_ns_ = now_ns;
+    ++suppressed_;
+    ++suppressed_total_;
+}
+
 void EventLog::tick(uint64_t now_ns) {
     if (now_ns - window_start_ns_ < kSecondNs) return;
     report();
@@ -39,7 +47,7 @@ void EventLog::flush() { report(); }
 
 void EventLog::report() {
     if (suppressed_ == 0) return;
-    std::printf("pomelo-server: suppressed %llu connection log lines (more than %u a second)\n",
+    std::printf("pomelo-server: suppressed %llu connection log lines (more than %u a second, or repeated denies)\n",
                 static_cast<unsigned long long>(suppressed_), per_second_);
     std::fflush(stdout);
     suppressed_ = 0;

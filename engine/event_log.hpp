@@ -1,7 +1,8 @@
 // The connection log: one stdout line per connect, deny and disconnect (with its reason), at
 // most `per_second` lines a second, so a flood of handshakes cannot flood the log. Lines over
 // the limit are counted and reported in one "suppressed" line once their second is over (or
-// at flush()): every event is either printed or counted. Used by the control thread only.
+// at flush()): every event is either printed or counted. The caller may leave out repeats
+// the same way (suppress()). Used by the control thread only.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +16,8 @@ public:
 
     // One line, printf-style, prefixed "pomelo-server: "; `now_ns` is the caller's clock.
     void line(uint64_t now_ns, const char* format, ...) __attribute__((format(printf, 3, 4)));
+    // Counts a line left out for another reason (a repeat), reported with the others.
+    void suppress(uint64_t now_ns);
     // Reports the lines suppressed in a second that is over. Call regularly.
     void tick(uint64_t now_ns);
     // Reports the lines suppressed so far (at the end).

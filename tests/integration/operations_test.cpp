@@ -251,7 +251,7 @@ TEST(Operations, TheLogRateLimitCountsEveryLineItLeavesOut) {
     const auto printed = server.lines("pomelo-server: connect client").size() +
                          server.lines("pomelo-server: disconnect client").size();
     uint64_t suppressed = 0;
-    const std::regex re("pomelo-server: suppressed ([0-9]+) connection log lines \\(more than 2 a second\\)");
+    const std::regex re("pomelo-server: suppressed ([0-9]+) connection log lines \\(more than 2 a second, or repeated denies\\)");
     for (const std::string& l : server.lines("pomelo-server: suppressed")) {
         std::smatch m;
         ASSERT_TRUE(std::regex_match(l, m, re)) << l;
@@ -261,6 +261,30 @@ TEST(Operations, TheLogRateLimitCountsEveryLineItLeavesOut) {
     EXPECT_GT(suppressed, 0u) << "60 events in less than 30 s at 2 lines a second";
     for (const std::string& l : server.lines("pomelo-server: disconnect client"))
         EXPECT_NE(l.find(": client disconnected"), std::string::npos) << l;
+}
+
+// A client refused for its client id resends its REQUEST every 100 ms until its token's
+// timeout: its denies are logged with the reason, at most one a second, the rest counted.
+TEST(Operations, ARefusedClientsRetriesAreLoggedOnceASecond) {
+    Scratch s;
+    const std::string key = s.key("server");
+    Server server(s, {"--key", key, "--token-journal", s.path("tokens")});
+    ASSERT_FALSE(server.address.empty());
+    auto held = clients(s, server.address, key, 1, 42, {"--payloads", "300", "--rate", "5", "--duration", "60"}, "held");
+    ASSERT_TRUE(server.wait_stats(s, {"summary"}, [](const json& j) { return j["peers_connected"] == 1; }));
+    auto twin = clients(s, server.address, key, 1, 42, {"--payloads", "1", "--timeout", "3"}, "twin");
+    ASSERT_TRUE(twin->wait_for(60s));
+    EXPECT_EQ(summary_of(*twin)["clients"]["connected"], 0) << twin->out();
+    held->signal(SIGINT);
+    ASSERT_TRUE(held->wait_for(30s));
+    server.stop();
+    const auto denies = server.lines("pomelo-server: deny ");
+    ASSERT_GE(denies.size(), 1u) << server.p->out();
+    EXPECT_LE(denies.size(), 5u) << "about 30 REQUESTs in 3 s, one line a second:\n" << server.p->out();
+    for (const std::string& l : denies)
+        EXPECT_TRUE(std::regex_match(l, std::regex("pomelo-server: deny 127\\.0\\.0\\.1:[0-9]+: client id already connected")))
+            << l;
+    EXPECT_FALSE(server.lines("pomelo-server: suppressed").empty()) << server.p->out();
 }
 
 // --key NEW --key OLD: tokens under either connect, under a third key none does; the default
