@@ -297,8 +297,8 @@ void Worker::serve_commands() {
         std::unique_ptr<CommandBox> box(static_cast<CommandBox*>(objs[i]));
         WorkerCommand& c = **box;
         if (c.kind == WorkerCommand::Kind::list_peers) {
-            // The `limit` smallest client ids >= c.client_id, by a max-heap of that size.
-            auto larger = [](const PeerInfo& a, const PeerInfo& b) { return a.client_id < b.client_id; };
+            // The `limit` smallest client ids >= c.client_id: a max-heap (by id) of that size.
+            auto by_id = [](const PeerInfo& a, const PeerInfo& b) { return a.client_id < b.client_id; };
             c.peers.reserve(c.limit + 1);
             shard_->for_each_peer([&](const server::Peer& p) {
                 ++c.total;
@@ -306,13 +306,13 @@ void Worker::serve_commands() {
                 if (id < c.client_id || c.limit == 0) return;
                 if (c.peers.size() == c.limit && id >= c.peers.front().client_id) return;
                 c.peers.push_back({id, p.address, index_, p.state, p.pings.has_rtt() ? p.pings.rtt_mean_ns() : 0});
-                std::push_heap(c.peers.begin(), c.peers.end(), larger);
+                std::push_heap(c.peers.begin(), c.peers.end(), by_id);
                 if (c.peers.size() > c.limit) {
-                    std::pop_heap(c.peers.begin(), c.peers.end(), larger);
+                    std::pop_heap(c.peers.begin(), c.peers.end(), by_id);
                     c.peers.pop_back();
                 }
             });
-            std::sort_heap(c.peers.begin(), c.peers.end(), larger);
+            std::sort_heap(c.peers.begin(), c.peers.end(), by_id);
         } else {
             std::optional<server::PeerId> id;
             shard_->for_each_peer([&](const server::Peer& p) {
