@@ -130,7 +130,8 @@ int cmd_workers(const char*, const char*, rte_tel_data* d) {
 }
 
 // The answers of the administration commands, asked of the workers (engine/commands.hpp).
-constexpr unsigned kPeersPerPage = 100;  // ~100 bytes each: well inside telemetry's 16 KB answer
+// At most ~190 bytes each (an IPv6 address, 20-digit numbers): inside telemetry's 16 KB answer.
+constexpr unsigned kPeersPerPage = 64;
 constexpr auto kWorkerWait = std::chrono::seconds(2);
 
 int error_reply(rte_tel_data* d, const std::string& what) {

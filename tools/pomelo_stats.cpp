@@ -33,7 +33,7 @@ const char* kUsage = R"(usage: pomelo-stats [--file-prefix PREFIX | --socket PAT
 Prints a running pomelo-server's statistics from DPDK telemetry.
   COMMAND            summary, packets, drops, workers (default: all)
                      peers [FROM]: connections (address, client id, worker, state, RTT),
-                       100 a page in ascending client id from FROM; "next" starts the next page
+                       64 a page in ascending client id from FROM; "next" starts the next page
                      disconnect ID: the server disconnects client ID
   --file-prefix P    the server's EAL --file-prefix (its telemetry socket lives there)
   --socket PATH      the telemetry socket itself

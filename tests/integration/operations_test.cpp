@@ -2,7 +2,7 @@
 // the load generator as its clients, administered over DPDK telemetry with pomelo-stats.
 //  - the connection log: one line per connect, deny and disconnect with its reason, and its
 //    rate limit, which counts every line it leaves out;
-//  - /pomelo/peers (address, client id, worker, state, RTT; pages of 100) and
+//  - /pomelo/peers (address, client id, worker, state, RTT; pages of 64) and
 //    /pomelo/disconnect (the client ends "disconnected by server", the log says so);
 //  - key rotation: --key repeated, tokens under every listed key connect, others do not; the
 //    default token journal keeps the first key's name and the other keys' journals are read.
@@ -150,30 +150,30 @@ std::map<uint64_t, std::string> by_client(const std::vector<std::string>& lines,
     return out;
 }
 
-// 105 clients held connected on two workers: /pomelo/peers shows each once (address, worker,
-// state, RTT) in pages of 100; a full server's refusals are logged as denies; a disconnect by
+// 70 clients held connected on two workers: /pomelo/peers shows each once (address, worker,
+// state, RTT) in pages of 64; a full server's refusals are logged as denies; a disconnect by
 // telemetry ends that client "disconnected by server" and the log says so; the clients the
 // generator stops say "client disconnected", and the killed ones time out.
 TEST(Operations, PeersDisconnectAndTheConnectionLog) {
     Scratch s;
     const std::string key = s.key("server");
-    Server server(s, {"--key", key, "--workers", "2", "--max-clients", "105", "--token-journal", s.path("tokens"),
+    Server server(s, {"--key", key, "--workers", "2", "--max-clients", "70", "--token-journal", s.path("tokens"),
                       "--log-rate", "1000000"});
     ASSERT_FALSE(server.address.empty());
     // Held: 5 payloads a second for a minute; the token timeout (3 s) ends them when killed.
-    auto held = clients(s, server.address, key, 105, 1, {"--payloads", "300", "--rate", "5", "--duration", "60",
+    auto held = clients(s, server.address, key, 70, 1, {"--payloads", "300", "--rate", "5", "--duration", "60",
                                                          "--timeout", "3"}, "held");
     json page1;
     ASSERT_TRUE(server.wait_stats(s, {"peers"}, [](const json& j) {
-        if (j["total"] != 105 || j["shown"] != 100) return false;
+        if (j["total"] != 70 || j["shown"] != 64) return false;
         for (auto& [k, v] : j.items())  // every shown peer connected and with an RTT sample
             if (v.is_object() && (v["state"] != "connected" || v["rtt_ns"].get<uint64_t>() == 0)) return false;
         return true;
     }, &page1)) << server.p->out();
-    EXPECT_EQ(page1["next"], 101);
+    EXPECT_EQ(page1["next"], 65);
     std::set<int> workers;
     std::set<std::string> addresses;
-    for (uint64_t id = 1; id <= 100; ++id) {
+    for (uint64_t id = 1; id <= 64; ++id) {
         const json& p = page1[std::to_string(id)];
         ASSERT_TRUE(p.is_object()) << "client " << id << " missing from " << page1.dump();
         EXPECT_EQ(p["client_id"], id);
@@ -181,13 +181,13 @@ TEST(Operations, PeersDisconnectAndTheConnectionLog) {
         addresses.insert(p["address"].get<std::string>());
         workers.insert(p["worker"].get<int>());
     }
-    EXPECT_EQ(addresses.size(), 100u);
-    EXPECT_EQ(workers, (std::set<int>{0, 1})) << "105 clients by a keyed hash: both workers hold some";
-    auto page2 = server.stats(s, {"peers", "101"});
+    EXPECT_EQ(addresses.size(), 64u);
+    EXPECT_EQ(workers, (std::set<int>{0, 1})) << "70 clients by a keyed hash: both workers hold some";
+    auto page2 = server.stats(s, {"peers", "65"});
     ASSERT_TRUE(page2);
-    EXPECT_EQ((*page2)["shown"], 5) << page2->dump();  // 101..105
+    EXPECT_EQ((*page2)["shown"], 6) << page2->dump();  // 65..70
     EXPECT_FALSE(page2->contains("next"));
-    for (uint64_t id = 101; id <= 105; ++id) EXPECT_TRUE(page2->contains(std::to_string(id))) << page2->dump();
+    for (uint64_t id = 65; id <= 70; ++id) EXPECT_TRUE(page2->contains(std::to_string(id))) << page2->dump();
 
     // The server is full: two more clients are denied, and each deny is logged.
     auto refused = clients(s, server.address, key, 2, 1000, {"--payloads", "1", "--timeout", "3"}, "refused");
@@ -199,7 +199,7 @@ TEST(Operations, PeersDisconnectAndTheConnectionLog) {
         denies = server.lines("pomelo-server: deny ");
     ASSERT_GE(denies.size(), 2u) << server.p->out();
     for (const std::string& l : denies)
-        EXPECT_TRUE(std::regex_match(l, std::regex("pomelo-server: deny 127\\.0\\.0\\.1:[0-9]+: server full \\(105 clients\\)")))
+        EXPECT_TRUE(std::regex_match(l, std::regex("pomelo-server: deny 127\\.0\\.0\\.1:[0-9]+: server full \\(70 clients\\)")))
             << l;
 
     // Disconnect client 7 by telemetry: it is gone from the peers, its line says why.
@@ -207,7 +207,7 @@ TEST(Operations, PeersDisconnectAndTheConnectionLog) {
     ASSERT_TRUE(answer);
     EXPECT_EQ((*answer)["disconnected"], 1);
     EXPECT_EQ((*answer)["client_id"], 7);
-    ASSERT_TRUE(server.wait_stats(s, {"peers", "7"}, [](const json& j) { return j["total"] == 104 && !j.contains("7"); }));
+    ASSERT_TRUE(server.wait_stats(s, {"peers", "7"}, [](const json& j) { return j["total"] == 69 && !j.contains("7"); }));
     answer = server.stats(s, {"disconnect", "7"});  // nobody has it now
     ASSERT_TRUE(answer);
     EXPECT_EQ((*answer)["disconnected"], 0);
@@ -221,9 +221,9 @@ TEST(Operations, PeersDisconnectAndTheConnectionLog) {
     const auto connects = by_client(server.lines("pomelo-server: connect client"), "pomelo-server: connect client");
     const auto disconnects =
         by_client(server.lines("pomelo-server: disconnect client"), "pomelo-server: disconnect client");
-    EXPECT_EQ(connects.size(), 105u) << server.p->out();
-    EXPECT_EQ(disconnects.size(), 105u) << server.p->out();
-    for (uint64_t id = 1; id <= 105; ++id) {
+    EXPECT_EQ(connects.size(), 70u) << server.p->out();
+    EXPECT_EQ(disconnects.size(), 70u) << server.p->out();
+    for (uint64_t id = 1; id <= 70; ++id) {
         ASSERT_TRUE(connects.count(id)) << id;
         EXPECT_TRUE(std::regex_match(connects.at(id), std::regex("127\\.0\\.0\\.1:[0-9]+ \\(worker [01]\\)"))) << connects.at(id);
         ASSERT_TRUE(disconnects.count(id)) << id;
