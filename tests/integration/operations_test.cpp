@@ -393,7 +393,6 @@ TEST(Operations, BadOperationsArgumentsAreOneLine) {
         EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
         EXPECT_NE(err.find(c.says), std::string::npos) << err;
     }
-    std::string err;
     Process stats({kStats, "--file-prefix", "x", "disconnect"}, s.path("stats"));
     ASSERT_TRUE(stats.wait_for(30s));
     EXPECT_EQ(stats.exit_code(), 2);
