@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "engine/app.hpp"
 #include "protocol/server/config.hpp"
@@ -38,6 +39,11 @@ struct EngineConfig {
     // window, no application, no statistics): the physical limit of the data path on this
     // port, against which the engine's echo is measured. Handshakes, PINGs and timers run as usual.
     bool bare_loop = false;
+    // Journals read at start, never written: those of the keys in server.more_private_keys
+    // (key rotation), so their tokens that connected stay refused while those keys are listed.
+    std::vector<std::string> more_token_journals;
+    // Connection log lines (connect, deny, disconnect) a second at most; 0 = none.
+    uint32_t log_rate = 20;
 };
 
 }  // namespace pomelo::engine

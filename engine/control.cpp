@@ -4,6 +4,7 @@
 #include <rte_mempool.h>
 
 #include <cstdio>
+#include <iterator>
 
 #include "engine/mbuf_meta.hpp"
 #include "engine/mbuf_outbox.hpp"
@@ -15,7 +16,7 @@ constexpr unsigned kBurst = 32;
 }
 
 Control::Control(const WorkerShared& shared)
-    : shared_(shared), handshake_(shared.config->server), aead_(crypto::make_best_burst()) {
+    : shared_(shared), handshake_(shared.config->server), aead_(crypto::make_best_burst()), log_(shared.config->log_rate) {
     // Replies (CHALLENGE, DENIED) leave through the TX ring of the worker whose queue received
     // the handshake datagram: a single-queue device cannot be sent on from two threads.
     outbox_ = std::make_unique<MbufOutbox>(
@@ -52,9 +53,16 @@ bool Control::start(std::string& error) {
     }
     std::vector<TokenJournal::Record> live;
     if (!journal_.open(path, now.unix_ms, live, error)) return false;
+    for (const std::string& other : shared_.config->more_token_journals) {
+        std::vector<TokenJournal::Record> more;
+        if (!TokenJournal::read(other, now.unix_ms, more, error)) return false;
+        live.insert(live.end(), more.begin(), more.end());
+    }
     for (const TokenJournal::Record& r : live) {
         if (!handshake_.restore_connected_token(r.tag, r.expire_ms, now.unix_ms)) {
-            error = "token journal " + path + " holds more live tokens than the token history (" +
+            error = "token journal " + path +
+                    (shared_.config->more_token_journals.empty() ? " holds" : " and the other keys' journals hold") +
+                    " more live tokens than the token history (" +
                     std::to_string(shared_.config->server.token_history) + "): raise --token-history";
             return false;
         }
@@ -89,6 +97,7 @@ void Control::handle(rte_mbuf** pkts, unsigned n, const Now& now) {
                 continue;
             }
         }
+        const Refusals before = refusals();
         if (handshake_.handle(d, now, *outbox_, scratch_)) {
             // The RESPONSE authenticated: the port learns the way to the peer before its
             // worker sends the first PING.
@@ -100,6 +109,7 @@ void Control::handle(rte_mbuf** pkts, unsigned n, const Now& now) {
             scratch_.client_to_server_key.wipe();
             scratch_.server_to_client_key.wipe();
         }
+        log_refusal(before, info.address, now.ns);
         if (record) rte_mempool_put(shared_.new_peer_pool, record);
         rte_pktmbuf_free(m);
     }
@@ -139,6 +149,8 @@ void Control::hand_over(server::NewPeer** accepted, const uint16_t* owners, unsi
             continue;
         }
         ++local_.accepted;
+        log_.line(clock_.ns(), "connect client %llu %s (worker %u)", static_cast<unsigned long long>(np->client_id),
+                  np->address.to_string().c_str(), owners[i]);
     }
 }
 
@@ -164,7 +176,50 @@ void Control::collect_closed() {
     for (Worker* w : shared_.workers) {
         unsigned n;
         while ((n = rte_ring_sc_dequeue_burst_elem(w->rings().closed, closed, sizeof(ClosedPeer), 256, nullptr)) > 0)
-            for (unsigned i = 0; i < n; ++i) handshake_.on_connection_closed(closed[i].client_id, closed[i].address);
+            for (unsigned i = 0; i < n; ++i) {
+                handshake_.on_connection_closed(closed[i].client_id, closed[i].address);
+                const ClosedPeer& c = closed[i];
+                log_.line(clock_.ns(), "disconnect client %llu %s (worker %u): %s",
+                          static_cast<unsigned long long>(c.client_id), c.address.to_string().c_str(), w->index(),
+                          c.reason == ClosedPeer::kNeverStarted
+                              ? "never started (its worker was full)"
+                              : server::to_string(static_cast<server::CloseReason>(c.reason)));
+            }
+    }
+}
+
+// The refusals an operator wants to see: the token authenticated (or its tag was recognised)
+// and the server said no. Junk and unauthenticated datagrams are only counted.
+namespace {
+constexpr DropReason kLoggedRefusals[] = {DropReason::token_in_use, DropReason::client_id_connected,
+                                          DropReason::address_not_in_token, DropReason::token_history_full};
+}
+
+Control::Refusals Control::refusals() const {
+    const Counters& c = handshake_.counters();
+    Refusals r;
+    r.n[0] = c.tx[static_cast<unsigned>(wire::PacketType::denied)];
+    for (unsigned i = 0; i < std::size(kLoggedRefusals); ++i) r.n[i + 1] = c.drops_of(kLoggedRefusals[i]);
+    return r;
+}
+
+void Control::log_refusal(const Refusals& before, const wire::Address& from, uint64_t now_ns) {
+    const Refusals after = refusals();
+    for (unsigned i = 0; i < std::size(after.n); ++i) {
+        if (after.n[i] == before.n[i]) continue;
+        // A refused client resends its REQUEST every 100 ms: the same source and reason within
+        // a second is counted, not printed again.
+        const wire::AddressKey key = wire::AddressKey::of(from);
+        if (key == last_deny_.address && i == last_deny_.reason && now_ns - last_deny_.at_ns < 1'000'000'000) {
+            log_.suppress(now_ns);
+            continue;
+        }
+        last_deny_ = {key, i, now_ns};
+        if (i == 0)
+            log_.line(now_ns, "deny %s: server full (%u clients)", from.to_string().c_str(),
+                      shared_.config->server.max_clients);
+        else
+            log_.line(now_ns, "deny %s: %s", from.to_string().c_str(), to_string(kLoggedRefusals[i - 1]));
     }
 }
 
@@ -178,6 +233,7 @@ void Control::run(const std::atomic<bool>& stop_requested) {
         if (n) handle(pkts, n, now);
         collect_closed();
         handshake_.update(now);
+        log_.tick(now.ns);
 
         if ((stop_requested.load(std::memory_order_relaxed) || stop_.load(std::memory_order_relaxed)) &&
             !shutting_down) {
@@ -190,6 +246,7 @@ void Control::run(const std::atomic<bool>& stop_requested) {
             for (Worker* w : shared_.workers) all &= w->drained();
             if (all) {
                 collect_closed();
+                log_.flush();
                 journal_.close();
                 publish(now, shared_.config->stats_interval_ns != 0);
                 return;
@@ -233,8 +290,13 @@ void Control::publish(const Now& now, bool print) {
         s.rx_pps = rate(s.workers.port.rx_datagrams, prev.workers.port.rx_datagrams);
         s.tx_pps = rate(s.workers.port.tx_datagrams, prev.workers.port.tx_datagrams);
         s.handshakes_per_s = rate(s.control.accepted, prev.control.accepted);
-        for (size_t w = 0; w < s.per_worker.size() && w < prev.per_worker.size(); ++w)
-            s.busy_share.push_back(std::min(1.0, rate(s.per_worker[w].busy_ns, prev.per_worker[w].busy_ns) / 1e9));
+    }
+    for (size_t w = 0; w < s.per_worker.size(); ++w) {
+        const WorkerStats& now_w = s.per_worker[w];
+        const WorkerStats* was = w < prev.per_worker.size() ? &prev.per_worker[w] : nullptr;
+        const uint64_t loop = now_w.loop_ns - (was ? was->loop_ns : 0);
+        const uint64_t busy = now_w.busy_ns - (was ? was->busy_ns : 0);
+        s.busy_share.push_back(loop ? static_cast<double>(busy) / static_cast<double>(loop) : 0);
     }
     if (print) {
         const auto& p = s.workers.peers;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/clock.hpp"
+#include "engine/event_log.hpp"
 #include "engine/stats.hpp"
 #include "engine/token_journal.hpp"
 #include "engine/worker.hpp"
@@ -23,7 +24,7 @@ namespace pomelo::engine {
 struct EngineSnapshot {
     WorkerStats workers;               // summed over workers
     std::vector<WorkerStats> per_worker;
-    std::vector<double> busy_share;    // per worker, over the last interval: 0..1
+    std::vector<double> busy_share;    // per worker: busy_ns / loop_ns over the last interval
     ControlStats control;
     uint64_t at_ns = 0;
     double interval_s = 0;
@@ -52,6 +53,17 @@ private:
     void handle(rte_mbuf** pkts, unsigned n, const Now& now);
     void hand_over(server::NewPeer** accepted, const uint16_t* owners, unsigned n);
     void collect_closed();
+    // DENIEDs sent and the logged refusal counters, before and after one handshake datagram.
+    struct Refusals {
+        uint64_t n[5] = {};
+    };
+    Refusals refusals() const;
+    void log_refusal(const Refusals& before, const wire::Address& from, uint64_t now_ns);
+    struct {
+        wire::AddressKey address;
+        unsigned reason = 0;
+        uint64_t at_ns = 0;
+    } last_deny_;  // the last deny line printed, to leave out its repeats
     void maintain_journal();
     void publish(const Now& now, bool print);
 
@@ -65,6 +77,7 @@ private:
     uint16_t origin_ = 0;  // the worker of the datagram being handled: replies leave through it
     ControlStats local_;
     std::atomic<bool> stop_{false};
+    EventLog log_;
     mutable std::mutex snapshot_mutex_;  // control thread writes, telemetry thread reads
     EngineSnapshot snapshot_;
     EngineSnapshot previous_;

@@ -6,6 +6,8 @@
 #include <rte_mempool.h>
 
 #include "examples/rooms/rooms.hpp"
+#include <algorithm>
+#include <thread>
 
 namespace pomelo::engine {
 
@@ -115,9 +117,12 @@ std::unique_ptr<Engine> Engine::create(const EngineConfig& config, drivers::Port
         rings[w].new_peers = make_ring("pomelo_np" + n, 1024, RING_F_SP_ENQ | RING_F_SC_DEQ, error);
         rings[w].closed = make_elem_ring("pomelo_cl" + n, sizeof(ClosedPeer), 16384, error);
         rings[w].messages = make_ring("pomelo_msg" + n, message_ring_size, RING_F_SC_DEQ, error);
-        if (!rings[w].rx || !rings[w].tx || !rings[w].new_peers || !rings[w].closed || !rings[w].messages)
+        rings[w].commands = make_ring("pomelo_cmd" + n, 64, RING_F_SC_DEQ, error);
+        if (!rings[w].rx || !rings[w].tx || !rings[w].new_peers || !rings[w].closed || !rings[w].messages ||
+            !rings[w].commands)
             return nullptr;
-        for (rte_ring* r : {rings[w].rx, rings[w].tx, rings[w].new_peers, rings[w].closed, rings[w].messages})
+        for (rte_ring* r : {rings[w].rx, rings[w].tx, rings[w].new_peers, rings[w].closed, rings[w].messages,
+                            rings[w].commands})
             e->rings_.push_back(r);
     }
     for (uint16_t w = 0; w < config.workers; ++w)
@@ -145,6 +150,7 @@ Engine::~Engine() {
         }
         for (rte_ring* r : {w->rings().rx, w->rings().tx})
             while (rte_ring_sc_dequeue(r, &obj) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(obj));
+        while (rte_ring_sc_dequeue(w->rings().commands, &obj) == 0) delete static_cast<CommandBox*>(obj);
     }
     if (shared_.control_in) {
         void* obj;
@@ -164,6 +170,71 @@ int Engine::run(const std::atomic<bool>& stop) {
     int rc = 0;
     for (size_t i = 0; i < workers_.size(); ++i) rc |= rte_eal_wait_lcore(lcores_[i]);
     return rc;
+}
+
+// ---------------------------------------------------------------- administration
+
+namespace {
+
+// Puts one command per worker into the workers' command rings and waits until every worker
+// answered. False when a ring was full or a worker did not answer within `wait`.
+bool command_workers(const std::vector<Worker*>& workers, const std::vector<CommandBox>& commands,
+                     std::chrono::milliseconds wait) {
+    for (size_t w = 0; w < workers.size(); ++w) {
+        auto* box = new CommandBox(commands[w]);
+        if (rte_ring_mp_enqueue(workers[w]->rings().commands, box) != 0) {
+            delete box;
+            return false;
+        }
+    }
+    const auto deadline = std::chrono::steady_clock::now() + wait;
+    for (const CommandBox& c : commands)
+        while (!c->done.load(std::memory_order_acquire)) {
+            if (std::chrono::steady_clock::now() > deadline) return false;
+            std::this_thread::sleep_for(std::chrono::microseconds(200));
+        }
+    return true;
+}
+
+}  // namespace
+
+std::optional<Engine::PeerPage> Engine::list_peers(uint64_t from_client_id, unsigned limit,
+                                                   std::chrono::milliseconds wait) const {
+    std::vector<CommandBox> commands;
+    for (size_t w = 0; w < workers_.size(); ++w) {
+        auto c = std::make_shared<WorkerCommand>();
+        c->kind = WorkerCommand::Kind::list_peers;
+        c->client_id = from_client_id;
+        c->limit = limit + 1;  // one more than shown: whether there is a next page
+        commands.push_back(std::move(c));
+    }
+    if (!command_workers(shared_.workers, commands, wait)) return std::nullopt;
+    PeerPage page;
+    for (const CommandBox& c : commands) {
+        page.total += c->total;
+        page.peers.insert(page.peers.end(), c->peers.begin(), c->peers.end());
+    }
+    std::sort(page.peers.begin(), page.peers.end(),
+              [](const PeerInfo& a, const PeerInfo& b) { return a.client_id < b.client_id; });
+    if (page.peers.size() > limit) {
+        page.next = page.peers[limit].client_id;
+        page.peers.resize(limit);
+    }
+    return page;
+}
+
+std::optional<bool> Engine::disconnect_client(uint64_t client_id, std::chrono::milliseconds wait) const {
+    std::vector<CommandBox> commands;
+    for (size_t w = 0; w < workers_.size(); ++w) {
+        auto c = std::make_shared<WorkerCommand>();
+        c->kind = WorkerCommand::Kind::disconnect;
+        c->client_id = client_id;
+        commands.push_back(std::move(c));
+    }
+    if (!command_workers(shared_.workers, commands, wait)) return std::nullopt;
+    bool found = false;
+    for (const CommandBox& c : commands) found |= c->found;
+    return found;
 }
 
 ApplicationFactory application_by_name(std::string_view name) {

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +30,20 @@ public:
 
     EngineSnapshot snapshot() const { return control_->snapshot(); }
     uint16_t workers() const { return static_cast<uint16_t>(workers_.size()); }
+
+    // Administration from any thread but the engine's own (telemetry), answered by the
+    // workers through their command rings (engine/commands.hpp). nullopt when the workers did
+    // not answer within `wait` (not running: before run() or after it returned).
+    struct PeerPage {
+        std::vector<PeerInfo> peers;    // ascending client id, from the one asked for
+        uint64_t total = 0;             // every connection of the server
+        std::optional<uint64_t> next;   // where the next page starts, when there are more
+    };
+    // At most `limit` connections whose client id is >= `from_client_id`.
+    std::optional<PeerPage> list_peers(uint64_t from_client_id, unsigned limit, std::chrono::milliseconds wait) const;
+    // Begins the server-side disconnect of `client_id` (its DISCONNECTs, then the close is
+    // logged with reason "disconnected by server"). False when no worker has that client.
+    std::optional<bool> disconnect_client(uint64_t client_id, std::chrono::milliseconds wait) const;
 
 private:
     Engine() = default;

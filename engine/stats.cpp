@@ -26,11 +26,13 @@ WorkerStats& WorkerStats::operator+=(const WorkerStats& o) {
     rtt_max_ns = std::max(rtt_max_ns, o.rtt_max_ns);
     handshakes_forwarded += o.handshakes_forwarded;
     loops += o.loops;
-    busy_ns += o.busy_ns;
     timer_visits += o.timer_visits;
     messages_posted += o.messages_posted;
     messages_received += o.messages_received;
     ticks += o.ticks;
+    for (unsigned b = 0; b < server::Shard::kRttBuckets; ++b) rtt_buckets[b] += o.rtt_buckets[b];
+    loop_ns += o.loop_ns;
+    busy_ns += o.busy_ns;
     return *this;
 }
 

@@ -8,6 +8,7 @@
 #include <type_traits>
 
 #include "drivers/port.hpp"
+#include "protocol/server/shard.hpp"
 #include "protocol/stats.hpp"
 
 namespace pomelo::engine {
@@ -85,11 +86,13 @@ struct WorkerStats {
     uint64_t rtt_max_ns = 0;
     uint64_t handshakes_forwarded = 0;
     uint64_t loops = 0;
-    uint64_t busy_ns = 0;         // time in loop iterations that moved datagrams
     uint64_t timer_visits = 0;    // timer-wheel entries looked at (cost of the timer pass)
     uint64_t messages_posted = 0;    // application messages this worker sent to other workers
     uint64_t messages_received = 0;  // and received from them
     uint64_t ticks = 0;              // Application::on_tick calls
+    uint32_t rtt_buckets[server::Shard::kRttBuckets] = {};  // peers by RTT (Shard::Summary)
+    uint64_t loop_ns = 0;         // time in the worker loop
+    uint64_t busy_ns = 0;         // of which in iterations that moved a datagram or a new peer
 
     WorkerStats& operator+=(const WorkerStats& o);
 };

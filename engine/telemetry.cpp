@@ -10,6 +10,8 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <charconv>
+#include <chrono>
 #include <optional>
 #include <string>
 
@@ -22,6 +24,14 @@ namespace {
 std::atomic<const Engine*> g_engine{nullptr};
 
 void add(rte_tel_data* d, const std::string& name, uint64_t v) { rte_tel_data_add_dict_u64(d, name.c_str(), v); }
+
+// A client id parameter: decimal digits only.
+std::optional<uint64_t> parse_client_id(std::string_view s) {
+    uint64_t v = 0;
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (s.empty() || ec != std::errc{} || end != s.data() + s.size()) return std::nullopt;
+    return v;
+}
 
 // The last snapshot and the protocol counters of workers and control thread together.
 struct View {
@@ -178,6 +188,64 @@ int cmd_application(const char* cmd, const char*, rte_tel_data* d) {
     return 0;
 }
 
+// The answers of the administration commands, asked of the workers (engine/commands.hpp).
+// At most ~190 bytes each (an IPv6 address, 20-digit numbers): inside telemetry's 16 KB answer.
+constexpr unsigned kPeersPerPage = 64;
+constexpr auto kWorkerWait = std::chrono::seconds(2);
+
+int error_reply(rte_tel_data* d, const std::string& what) {
+    rte_tel_data_start_dict(d);
+    rte_tel_data_add_dict_string(d, "error", what.c_str());
+    return 0;
+}
+
+// "/pomelo/peers[,FROM]": connections in ascending client id from FROM (default 0), at most
+// kPeersPerPage; "total" counts every connection and "next", when present, is the FROM of
+// the next page. Each connection is a dict under its client id.
+int cmd_peers(const char*, const char* params, rte_tel_data* d) {
+    const Engine* e = g_engine.load();
+    if (!e) return -1;
+    uint64_t from = 0;
+    if (params && *params) {
+        const auto v = parse_client_id(params);
+        if (!v) return error_reply(d, "want /pomelo/peers or /pomelo/peers,FROM_CLIENT_ID");
+        from = *v;
+    }
+    const auto page = e->list_peers(from, kPeersPerPage, kWorkerWait);
+    if (!page) return error_reply(d, "the workers did not answer (server stopping?)");
+    rte_tel_data_start_dict(d);
+    add(d, "total", page->total);
+    add(d, "shown", page->peers.size());
+    if (page->next) add(d, "next", *page->next);
+    for (const PeerInfo& p : page->peers) {
+        rte_tel_data* c = rte_tel_data_alloc();
+        if (!c) return -1;
+        rte_tel_data_start_dict(c);
+        rte_tel_data_add_dict_string(c, "address", p.address.to_string().c_str());
+        add(c, "client_id", p.client_id);
+        add(c, "worker", p.worker);
+        rte_tel_data_add_dict_string(c, "state", server::to_string(p.state));
+        add(c, "rtt_ns", p.rtt_ns);
+        rte_tel_data_add_dict_container(d, std::to_string(p.client_id).c_str(), c, 0);
+    }
+    return 0;
+}
+
+// "/pomelo/disconnect,CLIENT_ID": the server disconnects that client (DISCONNECT packets, then
+// the close is logged). "disconnected" is 1 when a worker had it, 0 when nobody did.
+int cmd_disconnect(const char*, const char* params, rte_tel_data* d) {
+    const Engine* e = g_engine.load();
+    if (!e) return -1;
+    const auto id = params ? parse_client_id(params) : std::nullopt;
+    if (!id) return error_reply(d, "want /pomelo/disconnect,CLIENT_ID");
+    const auto found = e->disconnect_client(*id, kWorkerWait);
+    if (!found) return error_reply(d, "the workers did not answer (server stopping?)");
+    rte_tel_data_start_dict(d);
+    add(d, "client_id", *id);
+    add(d, "disconnected", *found ? 1 : 0);
+    return 0;
+}
+
 }  // namespace
 
 void register_telemetry(const Engine* engine) {
@@ -188,6 +256,9 @@ void register_telemetry(const Engine* engine) {
     rte_telemetry_register_cmd("/pomelo/packets", cmd_packets, "Packets by type received and sent, port counters");
     rte_telemetry_register_cmd("/pomelo/drops", cmd_drops, "Drops by reason");
     rte_telemetry_register_cmd("/pomelo/workers", cmd_workers, "Per-worker counters");
+    rte_telemetry_register_cmd("/pomelo/peers", cmd_peers,
+                               "Connections by client id (address, worker, state, RTT). Param: first client id");
+    rte_telemetry_register_cmd("/pomelo/disconnect", cmd_disconnect, "Disconnects a client. Param: client id");
 }
 
 }  // namespace pomelo::engine

@@ -98,14 +98,35 @@ bool TokenJournal::open(const std::string& path, uint64_t now_unix_ms, std::vect
         close();
         return false;
     }
-    // Read every whole record (a torn last one is left out), keep the live ones.
-    std::vector<uint8_t> bytes;
-    const int in = ::open(path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0600);
-    if (in < 0) {
+    // The file must exist (a new journal), then every live record is read.
+    const int created = ::open(path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (created < 0) {
         error = why("cannot open", path);
         close();
         return false;
     }
+    ::close(created);
+    if (!read(path, now_unix_ms, live, error)) {
+        close();
+        return false;
+    }
+    if (!replace_with(live, error)) {
+        close();
+        return false;
+    }
+    return true;
+}
+
+bool TokenJournal::read(const std::string& path, uint64_t now_unix_ms, std::vector<Record>& live, std::string& error) {
+    live.clear();
+    const int in = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (in < 0) {
+        if (errno == ENOENT) return true;
+        error = why("cannot open", path);
+        return false;
+    }
+    // Every whole record (a torn last one is left out); the live ones are kept.
+    std::vector<uint8_t> bytes;
     uint8_t buf[64 * kRecordSize];
     for (;;) {
         const ssize_t r = ::read(in, buf, sizeof buf);
@@ -113,21 +134,15 @@ bool TokenJournal::open(const std::string& path, uint64_t now_unix_ms, std::vect
         if (r < 0) {
             error = why("cannot read", path);
             ::close(in);
-            close();
             return false;
         }
         if (r == 0) break;
         bytes.insert(bytes.end(), buf, buf + r);
     }
     ::close(in);
-    live.clear();
     for (size_t off = 0; off + kRecordSize <= bytes.size(); off += kRecordSize) {
         const Record rec = decode(bytes.data() + off);
         if (rec.expire_ms > now_unix_ms) live.push_back(rec);
-    }
-    if (!replace_with(live, error)) {
-        close();
-        return false;
     }
     return true;
 }

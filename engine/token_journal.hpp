@@ -40,6 +40,10 @@ public:
     // False with a one-line `error` (cannot create, locked by another process, I/O error).
     bool open(const std::string& path, uint64_t now_unix_ms, std::vector<Record>& live, std::string& error);
     bool is_open() const { return fd_ >= 0; }
+    // Reads the records of `path` that expire after `now_unix_ms` into `live`, without
+    // locking or changing it (another key's journal, key rotation). A missing file has none.
+    // False with a one-line `error` when it cannot be read.
+    static bool read(const std::string& path, uint64_t now_unix_ms, std::vector<Record>& live, std::string& error);
     // One write() for the batch. False with a one-line `error` if it is not on file.
     bool append(std::span<const Record> records, std::string& error);
     // Replaces the file's content with `records` (the live ones), atomically.

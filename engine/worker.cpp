@@ -6,6 +6,9 @@
 
 #include <cstring>
 
+#include <algorithm>
+#include <iterator>
+
 #include "engine/mbuf_meta.hpp"
 #include "engine/mbuf_outbox.hpp"
 
@@ -56,6 +59,7 @@ uint16_t Worker::owner_of(const wire::Address& a) const {
 }
 
 void Worker::transmit(rte_mbuf** pkts, wire::Address* to, uint16_t* local, drivers::LinkHop* via, uint16_t n) {
+    worked_ = true;
     if (io_queue_ >= 0) {
         shared_.port->tx_burst(static_cast<uint16_t>(io_queue_), pkts, to, local, via, n);
         return;
@@ -80,10 +84,15 @@ int Worker::run() {
     uint64_t shutdown_deadline = 0;
     tick_start_ns_ = next_tick_ns_ = clock_.now().ns;
     while (!stop_.load(std::memory_order_relaxed)) {
+        const uint64_t last_ns = now_.ns;
         now_ = clock_.now();
+        if (last_ns) {  // the previous iteration's time, busy if it moved anything
+            local_.loop_ns += now_.ns - last_ns;
+            if (worked_) local_.busy_ns += now_.ns - last_ns;
+        }
+        worked_ = false;
         ++local_.loops;
-        uint32_t work = 0;  // datagrams received or sent by this iteration
-        if (io_queue_ >= 0) work += poll_device();
+        if (io_queue_ >= 0) poll_device();
 
         // Datagrams the queues' workers received for this shard.
         if (distribute_) {
@@ -96,11 +105,11 @@ int Worker::run() {
                 b.hop[i] = m.hop;
             }
             if (n) deliver(b.pkts, b.addr, b.local, b.hop, static_cast<uint16_t>(n));
-            work += n;
         }
 
         accept_new_peers();
         deliver_messages();
+        if (!rte_ring_empty(rings_.commands)) serve_commands();
         app_->on_poll(*this);
         if (tick_interval_ns_ && now_.ns >= next_tick_ns_) tick();
         shard_->update(now_);
@@ -113,11 +122,7 @@ int Worker::run() {
             shard_->disconnect_all(now_);
         }
         flush_messages();
-        work += static_cast<uint32_t>(outbox_->queued());
         outbox_->flush();
-        // Busy time (DPDK's busy/idle split, as testpmd's and l3fwd-power's): iterations that
-        // moved datagrams, from their start to here. One more TSC read, on busy iterations only.
-        if (work) local_.busy_ns += clock_.ns() - now_.ns;
         if (!closed_.empty()) {
             const unsigned sent = rte_ring_sp_enqueue_burst_elem(rings_.closed, closed_.data(), sizeof(ClosedPeer),
                                                                  static_cast<unsigned>(closed_.size()), nullptr);
@@ -133,7 +138,7 @@ int Worker::run() {
     return 0;
 }
 
-uint32_t Worker::poll_device() {
+void Worker::poll_device() {
     const uint16_t burst = std::min<uint16_t>(shared_.config->burst, kMaxBurst);
     const uint16_t q = static_cast<uint16_t>(io_queue_);
     Burst& r = rx_;
@@ -178,6 +183,7 @@ uint32_t Worker::poll_device() {
     Burst& t = tx_;
     const unsigned m = rte_ring_sc_dequeue_burst(rings_.tx, reinterpret_cast<void**>(t.pkts), burst, nullptr);
     if (m) {
+        worked_ = true;
         for (unsigned i = 0; i < m; ++i) {
             const MbufMeta& mm = meta(t.pkts[i]);
             t.addr[i] = mm.address;
@@ -186,12 +192,12 @@ uint32_t Worker::poll_device() {
         }
         shared_.port->tx_burst(q, t.pkts, t.addr, t.local, t.hop, static_cast<uint16_t>(m));
     }
-    return n + m;
 }
 
 void Worker::bare_pass(rte_mbuf** pkts, const wire::Address* from, const uint16_t* local, const drivers::LinkHop* hop,
                        uint16_t n) {
     BareScratch& x = *bare_scratch_;
+    worked_ = true;
     Burst& out = bare_;
     Burst& rest = bare_rest_;
     uint16_t nb = 0, nr = 0;
@@ -254,6 +260,7 @@ void Worker::bare_pass(rte_mbuf** pkts, const wire::Address* from, const uint16_
 
 void Worker::receive_pass(rte_mbuf** pkts, const wire::Address* from, const uint16_t* local, const drivers::LinkHop* hop,
                           uint16_t n) {
+    worked_ = true;
     server::RxDatagram* burst = datagrams_;
     for (uint16_t i = 0; i < n; ++i)
         burst[i] = {std::span(rte_pktmbuf_mtod(pkts[i], uint8_t*), rte_pktmbuf_data_len(pkts[i])), from[i], local[i],
@@ -303,6 +310,7 @@ void Worker::receive_pass(rte_mbuf** pkts, const wire::Address* from, const uint
 void Worker::accept_new_peers() {
     void* objs[kMaxBurst];
     const unsigned n = rte_ring_sc_dequeue_burst(rings_.new_peers, objs, kMaxBurst, nullptr);
+    worked_ |= n != 0;
     for (unsigned i = 0; i < n; ++i) {
         auto* np = static_cast<server::NewPeer*>(objs[i]);
         const std::optional<server::PeerId> id = shard_->add(*np, now_);
@@ -326,6 +334,7 @@ void Worker::publish() {
     s.rtt_sum_ns = sum.rtt_sum_ns;
     s.rtt_peers = sum.rtt_peers;
     s.rtt_max_ns = sum.rtt_max_ns;
+    std::copy(std::begin(sum.rtt_buckets), std::end(sum.rtt_buckets), s.rtt_buckets);
     published_.write(s);
     next_publish_ns_ = now_.ns + kPublishIntervalNs;
 }
@@ -342,7 +351,7 @@ void Worker::on_payload(server::PeerId id, std::span<const uint8_t> payload) {
 
 void Worker::on_close(server::PeerId id, int64_t client_id, const wire::Address& address,
                       server::CloseReason reason) {
-    closed_.push_back({client_id, address});
+    closed_.push_back({client_id, address, static_cast<uint8_t>(reason)});
     app_->on_disconnect(*this, to_public(id), client_id, to_public(reason));
 }
 
@@ -424,6 +433,42 @@ void Worker::deliver_messages() {
         rte_mempool_put_bulk(shared_.message_pool, objs, n);
         local_.messages_received += n;
         if (n < kMessageBurst) break;
+    }
+}
+
+// ---------------------------------------------------------------- administration (engine/commands.hpp)
+
+void Worker::serve_commands() {
+    void* objs[8];
+    const unsigned n = rte_ring_sc_dequeue_burst(rings_.commands, objs, 8, nullptr);
+    for (unsigned i = 0; i < n; ++i) {
+        std::unique_ptr<CommandBox> box(static_cast<CommandBox*>(objs[i]));
+        WorkerCommand& c = **box;
+        if (c.kind == WorkerCommand::Kind::list_peers) {
+            // The `limit` smallest client ids >= c.client_id: a max-heap (by id) of that size.
+            auto by_id = [](const PeerInfo& a, const PeerInfo& b) { return a.client_id < b.client_id; };
+            c.peers.reserve(c.limit + 1);
+            shard_->for_each_peer([&](const server::Peer& p) {
+                ++c.total;
+                const auto id = static_cast<uint64_t>(p.client_id);
+                if (id < c.client_id || c.limit == 0) return;
+                if (c.peers.size() == c.limit && id >= c.peers.front().client_id) return;
+                c.peers.push_back({id, p.address, index_, p.state, p.pings.has_rtt() ? p.pings.rtt_mean_ns() : 0});
+                std::push_heap(c.peers.begin(), c.peers.end(), by_id);
+                if (c.peers.size() > c.limit) {
+                    std::pop_heap(c.peers.begin(), c.peers.end(), by_id);
+                    c.peers.pop_back();
+                }
+            });
+            std::sort_heap(c.peers.begin(), c.peers.end(), by_id);
+        } else {
+            std::optional<server::PeerId> id;
+            shard_->for_each_peer([&](const server::Peer& p) {
+                if (static_cast<uint64_t>(p.client_id) == c.client_id) id = shard_->id_of(p);
+            });
+            c.found = id && shard_->disconnect(*id, now_);
+        }
+        c.done.store(true, std::memory_order_release);
     }
 }
 

@@ -14,6 +14,7 @@
 #include "drivers/port.hpp"
 #include "engine/app.hpp"
 #include "engine/clock.hpp"
+#include "engine/commands.hpp"
 #include "engine/config.hpp"
 #include "engine/stats.hpp"
 #include "protocol/batch_outbox.hpp"
@@ -31,6 +32,7 @@ struct WorkerRings {
     rte_ring* new_peers = nullptr;  // server::NewPeer* accepted by the control thread
     rte_ring* closed = nullptr;     // ClosedPeer elements: connections that ended
     rte_ring* messages = nullptr;   // AppMessage* from other workers' applications (multi-producer)
+    rte_ring* commands = nullptr;   // CommandBox* from administration (multi-producer)
 };
 
 // An application message between workers (WorkerContext::post), in the engine's message pool.
@@ -40,10 +42,13 @@ struct AppMessage {
     uint8_t data[kMaxMessageSize];
 };
 
-// A connection a shard ended, for the control thread's accounting (client id, address).
+// A connection a shard ended, for the control thread's accounting (client id, address) and
+// its log (reason: a server::CloseReason, or kNeverStarted).
 struct ClosedPeer {
     int64_t client_id;
     wire::Address address;
+    uint8_t reason = kNeverStarted;
+    static constexpr uint8_t kNeverStarted = 0xff;  // the shard could not take it
 };
 static_assert(sizeof(ClosedPeer) % 4 == 0, "rte_ring elements are multiples of 4 bytes");
 
@@ -80,7 +85,7 @@ public:
 
 private:
 
-    uint32_t poll_device();  // datagrams received and sent
+    void poll_device();
     // A received burst for this shard: receive_pass, or bare_pass with EngineConfig::bare_loop.
     void deliver(rte_mbuf** pkts, const wire::Address* from, const uint16_t* local, const drivers::LinkHop* hop,
                  uint16_t n) {
@@ -94,6 +99,7 @@ private:
     void bare_pass(rte_mbuf** pkts, const wire::Address* from, const uint16_t* local, const drivers::LinkHop* hop,
                    uint16_t n);
     void accept_new_peers();
+    void serve_commands();
     void publish();
     uint16_t owner_of(const wire::Address& a) const;
     void transmit(rte_mbuf** pkts, wire::Address* to, uint16_t* local, drivers::LinkHop* via, uint16_t n);
@@ -151,6 +157,7 @@ private:
     std::vector<ClosedPeer> closed_;  // connections ended, not yet taken by the control thread
     std::atomic<bool> shutdown_{false}, stop_{false}, drained_{false};
     bool shutdown_started_ = false;
+    bool worked_ = false;  // this loop iteration moved a datagram or a new peer (busy share)
     uint64_t next_publish_ns_ = 0;
     uint64_t tick_interval_ns_ = 0, tick_start_ns_ = 0, next_tick_ns_ = 0;
     // Messages posted to each worker, handed to its ring in one burst.

@@ -10,6 +10,7 @@ PACKAGES=(
   libdpdk-dev dpdk                           # DPDK 22.11 (headers, PMDs, dpdk-telemetry.py)
   libsodium-dev libipsec-mb-dev              # crypto
   libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev
+  prometheus-cpp-dev python3-prometheus-client  # pomelo-server --metrics, and its test's parser
   iproute2 ethtool                           # network namespaces and veth offloads for the veth tests
 )
 

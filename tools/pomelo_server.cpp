@@ -21,6 +21,7 @@
 #include "engine/engine.hpp"
 #include "engine/mbuf_meta.hpp"
 #include "examples/rooms/rooms.hpp"
+#include "engine/metrics.hpp"
 #include "tools/common/cli.hpp"
 
 namespace {
@@ -36,7 +37,11 @@ Serves the Pomelo 1.03 protocol on a DPDK port (any PMD) or on kernel UDP socket
 
   --bind ADDR           UDP endpoint to serve, a.b.c.d:port or [v6]:port (repeatable)
   --protocol-id ID      the application's 64-bit protocol id (decimal or 0x-hex)
-  --key FILE            server private key (64 hex digits, from 'pomelo-token keygen')
+  --key FILE            server private key (64 hex digits, from 'pomelo-token keygen');
+                        repeatable for key rotation: tokens sealed under any listed key are
+                        accepted (tried in order). Put the new key first: the default token
+                        journal is named after the first key, the other keys' journals are
+                        read at start (see README, Operations)
   --driver NAME         ethdev (default) or socket (kernel UDP, no DPDK port)
   --device NAME         ethdev device name or port id (default: the first port)
   --gateway-mac MAC     next hop for peers whose MAC was not learned (ethdev)
@@ -68,6 +73,10 @@ Serves the Pomelo 1.03 protocol on a DPDK port (any PMD) or on kernel UDP socket
                         by rx -> AEAD open -> AEAD seal -> tx and nothing else (no replay
                         window, no application); see perf/bench.sh
   --stats-interval S    seconds between stats lines, 0 = none (default 1)
+  --metrics ADDR        serve Prometheus metrics at http://ADDR/metrics: PORT (on 127.0.0.1),
+                        a.b.c.d:PORT or [v6]:PORT; port 0 picks a free one (printed)
+  --log-rate N          connection log lines (connect, deny, disconnect) a second at most,
+                        the rest counted in a "suppressed" line; 0 = none (default 20)
   --config FILE         'option = value' lines; command-line options override them
   --help                this text
 )";
@@ -84,6 +93,7 @@ struct Options {
     std::string token_journal;  // empty: the default path
     std::string app_name = "echo";
     bool have_tick_hz = false;
+    std::optional<wire::Address> metrics;
 };
 
 rte_ether_addr parse_mac(const std::string& text) {
@@ -114,7 +124,9 @@ void apply_options(Options& o, const std::vector<std::string>& args) {
             s.protocol_id = cli::parse_uint(opt, value());
             o.have_protocol_id = true;
         } else if (opt == "--key") {
-            s.private_key = cli::load_key_file(opt, value());
+            crypto::Key key = cli::load_key_file(opt, value());
+            if (!o.have_key) s.private_key = key;
+            else s.more_private_keys.push_back(key);
             o.have_key = true;
         } else if (opt == "--driver") {
             o.driver = value();
@@ -170,6 +182,13 @@ void apply_options(Options& o, const std::vector<std::string>& args) {
             o.engine.burst = static_cast<uint16_t>(cli::parse_uint(opt, value(), 1, server::Shard::kMaxBurst));
         } else if (opt == "--stats-interval") {
             o.engine.stats_interval_ns = static_cast<uint64_t>(cli::parse_seconds(opt, value()) * 1e9);
+        } else if (opt == "--metrics") {
+            std::string text = value();
+            if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos)
+                text = "127.0.0.1:" + text;  // a port alone: loopback only
+            o.metrics = cli::parse_address(opt, text);
+        } else if (opt == "--log-rate") {
+            o.engine.log_rate = static_cast<uint32_t>(cli::parse_uint(opt, value(), 0, 1'000'000));
         } else {
             cli::bad_argument(opt, "unknown option (see --help)");
         }
@@ -249,13 +268,25 @@ int serve(int argc, char** argv) {
         std::string name = port->local_addresses().front().to_string();
         for (char& c : name)
             if (c == ':' || c == '[' || c == ']') c = '_';
-        o.token_journal = std::string(dir && *dir ? dir : "/var/lib/pomelo-engine") + "/tokens-" +
-                          cli::key_fingerprint(o.engine.server.private_key) + "-" + name;
+        auto journal_of = [&](const crypto::Key& key) {
+            return std::string(dir && *dir ? dir : "/var/lib/pomelo-engine") + "/tokens-" + cli::key_fingerprint(key) +
+                   "-" + name;
+        };
+        o.token_journal = journal_of(o.engine.server.private_key);
+        // Key rotation: the other keys' journals hold their tokens that connected before.
+        for (const crypto::Key& k : o.engine.server.more_private_keys)
+            o.engine.more_token_journals.push_back(journal_of(k));
     }
     o.engine.token_journal = o.token_journal == "none" ? "" : o.token_journal;
     auto eng = engine::Engine::create(o.engine, *port, pool, error);
     if (!eng) cli::failure(error);
     engine::register_telemetry(eng.get());
+    std::unique_ptr<engine::MetricsServer> metrics;
+    if (o.metrics) {
+        metrics = engine::MetricsServer::start(*eng, *o.metrics, error);
+        if (!metrics) cli::failure(error);
+        std::printf("pomelo-server: metrics at %s\n", metrics->url().c_str());
+    }
 
     std::printf("pomelo-server: serving");
     for (const auto& a : port->local_addresses()) std::printf(" %s", a.to_string().c_str());
@@ -268,6 +299,8 @@ int serve(int argc, char** argv) {
                 static_cast<unsigned long long>(s.control.accepted),
                 static_cast<unsigned long long>(s.workers.port.rx_datagrams),
                 static_cast<unsigned long long>(s.workers.port.tx_datagrams));
+    metrics.reset();
+    engine::register_telemetry(nullptr);  // telemetry answers nothing from here
     eng.reset();
     port.reset();
     drivers::eal_cleanup();

@@ -3,8 +3,9 @@
 //
 //   pomelo-stats [--file-prefix PREFIX | --socket PATH] [--json] [--watch S] [COMMAND...]
 //
-// COMMAND is summary, packets, drops or workers (default: all four), or rooms (the rooms
-// application's /pomelo/rooms). The socket is DPDK's
+// COMMAND is summary, packets, drops or workers (default: all four), rooms (the rooms
+// application's /pomelo/rooms), or the administration commands peers [FROM] (connections by
+// client id, a page from FROM) and disconnect ID. The socket is DPDK's
 // telemetry v2 socket: /var/run/dpdk/PREFIX/dpdk_telemetry.v2 (root) or under
 // $XDG_RUNTIME_DIR/dpdk/PREFIX/ otherwise.
 #include <sys/socket.h>
@@ -32,6 +33,9 @@ const char* kUsage = R"(usage: pomelo-stats [--file-prefix PREFIX | --socket PAT
 
 Prints a running pomelo-server's statistics from DPDK telemetry.
   COMMAND            summary, packets, drops, workers (default: all four), rooms (--app rooms)
+                     peers [FROM]: connections (address, client id, worker, state, RTT),
+                       64 a page in ascending client id from FROM; "next" starts the next page
+                     disconnect ID: the server disconnects client ID
   --file-prefix P    the server's EAL --file-prefix (its telemetry socket lives there)
   --socket PATH      the telemetry socket itself
   --json             one JSON object instead of tables
@@ -66,9 +70,12 @@ public:
     json query(const std::string& command) {
         if (::write(fd_, command.data(), command.size()) < 0) cli::failure("telemetry write: " + std::string(std::strerror(errno)));
         json reply = read_reply();
-        if (!reply.contains(command) || reply[command].is_null())
+        const std::string name = command.substr(0, command.find(','));  // the answer drops the parameter
+        if (!reply.contains(name) || reply[name].is_null())
             cli::failure("the server does not answer '" + command + "' (not a pomelo-server?)");
-        return reply[command];
+        if (reply[name].is_object() && reply[name].contains("error"))
+            cli::failure("'" + command + "': " + reply[name]["error"].get<std::string>());
+        return reply[name];
     }
 
 private:
@@ -122,6 +129,13 @@ int run(int argc, char** argv) {
             watch = cli::parse_seconds(a, value());
         } else if (a == "summary" || a == "packets" || a == "drops" || a == "workers" || a == "rooms") {
             commands.push_back(a);
+        } else if (a == "peers") {
+            std::string c = a;  // an optional first client id follows
+            if (i + 1 < argc && argv[i + 1][0] >= '0' && argv[i + 1][0] <= '9')
+                c += "," + std::to_string(cli::parse_uint(a, argv[++i]));
+            commands.push_back(c);
+        } else if (a == "disconnect") {
+            commands.push_back(a + "," + std::to_string(cli::parse_uint(a, value())));
         } else {
             cli::bad_argument(a, "unknown option or command (see --help)");
         }
@@ -133,11 +147,11 @@ int run(int argc, char** argv) {
     Telemetry t(socket_path);
     for (;;) {
         json all;
-        for (const std::string& c : commands) all[c] = t.query("/pomelo/" + c);
+        for (const std::string& c : commands) all[c.substr(0, c.find(','))] = t.query("/pomelo/" + c);
         if (as_json) {
             std::printf("%s\n", all.dump().c_str());
         } else {
-            for (const std::string& c : commands) print_table(c, all[c]);
+            for (const std::string& c : commands) print_table(c.substr(0, c.find(',')), all[c.substr(0, c.find(','))]);
         }
         std::fflush(stdout);
         if (watch <= 0) return 0;

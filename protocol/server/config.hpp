@@ -14,6 +14,9 @@ namespace pomelo::server {
 struct Config {
     uint64_t protocol_id = 0;
     crypto::Key private_key;
+    // Key rotation: REQUEST tokens that do not open under private_key are tried under these,
+    // in order (each try is one XChaCha20-Poly1305 open, counted in token_decrypts).
+    std::vector<crypto::Key> more_private_keys;
     uint32_t max_clients = 256;
     // Handshakes in flight (pending records); the oldest is recycled when full.
     uint32_t max_pending = 4096;

@@ -238,8 +238,12 @@ void Handshake::on_request(const RxDatagram& d, const Now& now, Outbox& out) {
     if (!cached) {
         wire::PrivateConnectToken token;
         ++token_decrypts_;
-        if (WireError e = wire::open_request(q, config_.private_key, token); e != WireError::ok)
-            return counters_.drop(e);
+        WireError e = wire::open_request(q, config_.private_key, token);
+        for (size_t k = 0; e == WireError::auth_failed && k < config_.more_private_keys.size(); ++k) {
+            ++token_decrypts_;
+            e = wire::open_request(q, config_.more_private_keys[k], token);
+        }
+        if (e != WireError::ok) return counters_.drop(e);
         if (!config_.public_addresses.empty()) {
             bool listed = false;
             for (const wire::Address& a : config_.public_addresses) listed |= token.addresses.contains(a);

@@ -91,6 +91,9 @@ Shard::Summary Shard::summary() const {
         s.rtt_sum_ns += rtt;
         ++s.rtt_peers;
         s.rtt_max_ns = std::max(s.rtt_max_ns, rtt);
+        unsigned b = 0;
+        while (b + 1 < kRttBuckets && rtt > kRttBucketBoundsNs[b]) ++b;
+        ++s.rtt_buckets[b];
     }
     return s;
 }

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <iterator>
 #include <optional>
 #include <span>
 #include <vector>
@@ -112,11 +113,25 @@ public:
     uint32_t capacity() const { return static_cast<uint32_t>(peers_.size()); }
     uint32_t count(PeerState s) const { return summary().peers[static_cast<unsigned>(s)]; }
     // Peers by state and RTT over all peers, in one scan (for statistics, not the data path).
+    // rtt_buckets[i]: peers whose RTT (mean of their last samples) is at most
+    // kRttBucketBoundsNs[i] and above the bound before; the last bucket is above every bound.
+    static constexpr uint64_t kRttBucketBoundsNs[] = {500'000,     1'000'000,   2'000'000,  5'000'000,
+                                                      10'000'000,  20'000'000,  50'000'000, 100'000'000,
+                                                      200'000'000, 500'000'000, 1'000'000'000};
+    static constexpr unsigned kRttBuckets = std::size(kRttBucketBoundsNs) + 1;
     struct Summary {
         uint32_t peers[4] = {};
         uint64_t rtt_sum_ns = 0, rtt_peers = 0, rtt_max_ns = 0;
+        uint32_t rtt_buckets[kRttBuckets] = {};
     };
     Summary summary() const;
+    // fn(const Peer&) for every connection, in slot order: a scan of every slot, for
+    // administration (listing, finding a client id), not the data path.
+    template <class Fn>
+    void for_each_peer(Fn&& fn) const {
+        for (const Peer& p : peers_)
+            if (p.state != PeerState::free) fn(p);
+    }
     const Counters& counters() const { return counters_; }
     Counters& counters() { return counters_; }
     // Timer-wheel entries looked at since construction (cost of update(): ~ timers due).

@@ -207,6 +207,30 @@ TEST(EngineHandshake, RateLimitAllowsOneReplyPerIntervalPerSource) {
     }
 }
 
+// Key rotation (Config::more_private_keys): a token under any listed key connects, the keys
+// tried in order (each try one decrypt); a token under an unlisted key opens under none.
+TEST(EngineHandshake, RotatedKeysAreTriedInOrder) {
+    const crypto::Key newer = crypto::Key::random(), older = crypto::Key::random();
+    Bed bed([&](server::Config& c) {
+        c.private_key = newer;
+        c.more_private_keys = {older};
+    });
+    bed.tokens.private_key = newer;
+    TestClient first(bed, 1, "198.18.1.1:5000");
+    first.connect(bed);
+    EXPECT_EQ(bed.server->handshake().token_decrypts(), 1u) << "the first key opens it";
+    bed.tokens.private_key = older;
+    TestClient second(bed, 2, "198.18.1.2:5000");
+    second.connect(bed);
+    EXPECT_EQ(bed.server->handshake().token_decrypts(), 3u) << "the first key fails, the second opens it";
+    bed.tokens.private_key = crypto::Key::random();
+    TestClient stranger(bed, 3, "198.18.1.3:5000");
+    bed.deliver(stranger.take(), stranger.address);
+    EXPECT_TRUE(bed.out.sent.empty());
+    EXPECT_EQ(bed.server->counters().drops_of(wire::WireError::auth_failed), 1u);
+    EXPECT_EQ(bed.server->handshake().token_decrypts(), 5u) << "tried under both keys";
+}
+
 // A REQUEST replayed from other addresses never gets a reply (token_in_use) and never stamps
 // the limiter of the real client.
 TEST(EngineHandshake, ReplayFromOtherSourcesNeitherRepliesNorLocksTheClientOut) {
