@@ -127,7 +127,7 @@ try:
     client_out = os.path.join(work, "client.out")
     client = subprocess.Popen([CLIENT, "--", "--server", address, "--key", key, "--protocol-id", protocol_id,
                                "--clients", "2", "--payloads", "600", "--rate", "5", "--duration", "120",
-                               "--base-port", "0", "--json"],
+                               "--base-port", "0", "--json", "--quiet"],
                               stdout=open(client_out, "w"), stderr=subprocess.STDOUT)
     procs.append(client)
 

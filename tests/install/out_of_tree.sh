@@ -133,7 +133,7 @@ rc=$?
 pid=$server_pid
 server_pid=
 [ "$rc" = 0 ] || fail "game_server exited with $rc"
-[ "$(grep -c 'connected$' "$tmp/server.out")" = 9 ] || fail "game_server did not see 9 connects"
+[ "$(grep -c '^worker [0-9]*: client [0-9]* connected$' "$tmp/server.out")" = 9 ] || fail "game_server did not see 9 connects"
 [ "$(grep -c 'left (client disconnected)' "$tmp/server.out")" = 9 ] || fail "game_server did not see 9 disconnects"
 grep -Eq 'client [0-9]+ at 127\.0\.0\.1:[0-9]+ rtt [0-9]+ us' "$tmp/server.out" || fail "game_server reported no round trip"
 grep -q "game_server: stopped; 9 connections, 900 payloads echoed" "$tmp/server.out" || fail "game_server's counters disagree"
