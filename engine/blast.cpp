@@ -64,6 +64,13 @@ protected:
 public:
     // BatchOutbox::acquire takes the next scratch buffer; submit keeps it.
     void taken() { ++next_scratch_; }
+    // An unsealed datagram, appended as it is (Blaster::prepare_raw).
+    void append_raw(uint32_t client, uint16_t local, const wire::Address& to, std::span<const uint8_t> bytes) {
+        const size_t i = entries_.size();
+        entries_.push_back({client, static_cast<uint16_t>(bytes.size()), local});
+        std::memcpy(bytes_.data() + i * stride_, bytes.data(), bytes.size());
+        to_[client] = to;
+    }
 
 private:
     size_t stride_;
@@ -130,6 +137,21 @@ uint64_t Blaster::prepare(uint64_t count) {
         }
     }
     arena_->flush();
+    return arena_->size();
+}
+
+uint64_t Blaster::prepare_raw(uint64_t count, const wire::Address& server) {
+    count = std::min<uint64_t>(count, config_.max_arena_bytes / arena_->stride());
+    arena_->reset(count);
+    const uint32_t clients = pool_.config().clients;
+    std::vector<uint8_t> d(1 + 8 + config_.payload_size + wire::kTagSize, 0);
+    for (uint64_t k = 0; k < count; ++k) {
+        const auto c = static_cast<uint32_t>(k % clients);
+        const size_t h = wire::write_header(wire::PacketType::payload, k, 8, d);
+        ClientPool::make_payload(c, next_seq_[c]++, std::span(d).subspan(h, config_.payload_size));
+        arena_->append_raw(c, pool_.local_of(c), server, d);
+    }
+    verify_ = false;
     return arena_->size();
 }
 
@@ -206,7 +228,7 @@ BlastTrial Blaster::run(double rate_pps, const std::function<bool(const BlastTri
 bool Blaster::on_datagram(uint32_t, std::span<const uint8_t> d) {
     if (d.empty() || d[0] >> 4 != static_cast<uint8_t>(wire::PacketType::payload)) return false;  // type: high nibble
     ++rx_payloads_;
-    if (--sample_countdown_) return true;  // counted from its header only
+    if (!verify_ || --sample_countdown_) return true;  // counted from its header only
     sample_countdown_ = config_.verify_every;
     return false;  // decrypted by the client, checked in on_payload
 }

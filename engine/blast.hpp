@@ -60,6 +60,10 @@ public:
     // chunks); returns how many were sealed (fewer if the arena limit or the clients ran out).
     // The pool stays quiet (ClientPool::set_quiet) from here to the end of run().
     uint64_t prepare(uint64_t count);
+    // Baseline mode, for a plain UDP echo that speaks no protocol (perf/udp_echo): `count`
+    // unsealed datagrams of the PAYLOAD type, round-robin over every client's endpoint, to
+    // `server`; their echoes are counted like the sealed ones (none is decrypted).
+    uint64_t prepare_raw(uint64_t count, const wire::Address& server);
     // Sends everything prepared at `rate_pps`, then drains. `tick` runs once per loop (e.g. a
     // progress line); returning false stops the trial early.
     BlastTrial run(double rate_pps, const std::function<bool(const BlastTrial&)>& tick = {});
@@ -81,10 +85,11 @@ private:
     std::unique_ptr<Arena> arena_;
     std::vector<uint32_t> next_seq_;  // per client: the next blast payload number
     std::vector<uint8_t> payload_, expect_;
-    uint64_t rx_payloads_ = 0, sampled_ = 0;
+    uint64_t rx_payloads_ = 0;
     uint64_t verified_ = 0, mismatched_ = 0;
     uint64_t total_verified_ = 0, total_mismatched_ = 0;
     uint32_t sample_countdown_ = 1;
+    bool verify_ = true;  // false after prepare_raw: nothing to decrypt
 };
 
 // Finds the highest offered rate with no loss (RFC 2544). `trial(rate)` prepares and runs one

@@ -59,6 +59,7 @@ struct Fixture {
 
     Fixture(std::unique_ptr<crypto::BurstAead> backend, crypto::Suite suite)
         : aead(std::move(backend)), out(*aead, kBurst), shard(config, 1024, hooks, out) {
+        shard.set_key_preparer(aead.get());  // as the engine's workers do
         const Now now{1'000'000'000, 1'700'000'000'000};
         for (uint32_t i = 0; i < kBurst; ++i) {
             NewPeer p;
@@ -118,8 +119,8 @@ void BM_BareOpen(benchmark::State& s, int which, crypto::Suite suite) {
         for (uint32_t i = 0; i < kBurst; ++i) {
             uint8_t* d = f.work[i].data();
             ads[i] = wire::packet_ad(f.peers[i].ctx, d[0]);
-            ops[i] = {suite, &f.peers[i].client_to_server_key, nullptr, 5, ads[i].data(), 21, d + 2, kPayload,
-                      d + 2 + kPayload, false};
+            ops[i] = {suite, &f.peers[i].client_to_server_key, f.shard.get(f.ids[i])->recv_prepared.get(), 5,
+                      ads[i].data(), 21, d + 2, kPayload, d + 2 + kPayload, false};
         }
         f.aead->open(ops);
         benchmark::DoNotOptimize(ops);
@@ -153,8 +154,8 @@ void BM_BareSeal(benchmark::State& s, int which, crypto::Suite suite) {
         for (uint32_t i = 0; i < kBurst; ++i) {
             uint8_t* d = f.work[i].data();
             ads[i] = wire::packet_ad(f.peers[i].ctx, d[0]);
-            ops[i] = {suite, &f.peers[i].server_to_client_key, nullptr, seq, ads[i].data(), 21, d + 2, kPayload,
-                      d + 2 + kPayload, false};
+            ops[i] = {suite, &f.peers[i].server_to_client_key, f.shard.get(f.ids[i])->send_prepared.get(), seq,
+                      ads[i].data(), 21, d + 2, kPayload, d + 2 + kPayload, false};
         }
         ++seq;
         f.aead->seal(ops);

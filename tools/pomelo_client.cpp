@@ -136,7 +136,35 @@ options:
       --duration S           stop (gracefully) after this many seconds (default 30)
       --client-id-base N     client i gets client id N+i (default 1)
       --suite NAME           chacha (default) or aesgcm
-      --json                 print the summary as one JSON object
+      --connect-rate N       new connections per second; 0 = all at once (default 0)
+      --json [FILE]          the summary as one JSON object: on stdout instead of the text,
+                             or written to FILE beside it
+      --quiet                no progress line on stderr (one a second by default)
+
+modes (--mode, default echo):
+  echo                       the above: payloads, every echo checked byte for byte
+  blast                      the server's capacity. Every client connects; then payloads
+                             sealed ahead of time are sent round-robin at an offered rate and
+                             their echoes counted from the header, one in --verify-every
+                             decrypted and checked byte for byte. Without --blast-rate, an
+                             RFC 2544 search: the highest rate with no loss, doubling from
+                             100k/s then bisecting, and one trial flat out for the generator's
+                             own send rate (the table says which side was the bottleneck).
+      --blast-rate PPS       one trial at this total rate instead of the search
+      --trial S              seconds per trial (default 0.5)
+      --max-rate PPS         the search's ceiling (default 20000000)
+      --verify-every N       decrypt and check one echo in N (default 64; 1 = all)
+      --raw                  against a plain UDP echo (perf/udp_echo): no handshake, unsealed
+                             datagrams, echoes counted only
+  connect-storm              rounds of --clients connecting at once (or at --connect-rate) and
+                             disconnecting, until --duration: handshakes/s, setup p50/p99
+  flood                      echo clients, and once all are connected, attack traffic beside
+                             them from forged source endpoints (engine/flood.hpp): the report
+                             puts their loss and RTT next to what was sent of each kind
+      --flood-rate PPS       attack datagrams per second, all kinds (default 1000)
+      --flood-kinds LIST     forged-request, expired-request, replayed-token, junk,
+                             spoofed-sequence (default all), comma-separated
+      --flood-sources N      forged source endpoints after the clients' (default 256)
   -h, --help                 show this help
       --version              show the version
 
@@ -172,8 +200,9 @@ Against pomelo-server over net_memif (shared memory, two processes on one host):
 SIGINT, SIGTERM or SIGHUP stops gracefully (clients stop sending, wait up to 2 s for the echoes in
 flight, then disconnect) and prints the summary; a second one exits at once.
 
-exit status: 0 every client connected, every echo came back byte-identical and every
-disconnect completed; 1 otherwise; 2 bad arguments.
+exit status: 0 every client connected, every echo checked came back byte-identical, none
+was lost (echo, flood, blast at a fixed --blast-rate; a search expects loss above the
+capacity) and every disconnect completed; 1 otherwise; 2 bad arguments.
 )";
 
 // ---------------------------------------------------------------------------------------------
@@ -219,6 +248,7 @@ struct Options {
     double trial = 0.5;     // seconds per blast trial
     double max_rate = 20e6;
     uint32_t verify_every = 64;
+    bool raw = false;  // blast unsealed datagrams at a plain UDP echo (perf/udp_echo), no handshake
     // flood
     double flood_rate = 1000;
     // connect-storm (and every mode's connects): new connections per second; 0 = all at once
@@ -286,13 +316,13 @@ Options parse_options(std::span<char* const> argv) {
             value = arg.substr(eq + 1);
         }
         const bool valued = std::find(kValued.begin(), kValued.end(), name) != kValued.end();
-        if (!valued && name != "--json" && name != "--quiet")
+        if (!valued && name != "--json" && name != "--quiet" && name != "--raw")
             usage_error("unknown option " + quote(name) + " (try '" + kProg + " --help')");
         if (std::find(seen.begin(), seen.end(), name) != seen.end()) usage_error(std::string(name) + ": given more than once");
         seen.push_back(name);
-        if (name == "--quiet") {
-            if (value) usage_error("--quiet: takes no value");
-            o.quiet = true;
+        if (name == "--quiet" || name == "--raw") {
+            if (value) usage_error(std::string(name) + ": takes no value");
+            (name == "--quiet" ? o.quiet : o.raw) = true;
             continue;
         }
         if (name == "--json") {  // --json, --json FILE, --json=FILE
@@ -426,7 +456,7 @@ Options parse_options(std::span<char* const> argv) {
             if (o.mode != m && std::find(seen.begin(), seen.end(), opt) != seen.end())
                 usage_error(std::string(opt) + ": only with --mode " + mode_name(m));
     };
-    only_in(Mode::blast, {"--blast-rate", "--trial", "--max-rate", "--verify-every"});
+    only_in(Mode::blast, {"--blast-rate", "--trial", "--max-rate", "--verify-every", "--raw"});
     only_in(Mode::flood, {"--flood-rate", "--flood-kinds", "--flood-sources"});
     if (o.mode == Mode::flood && std::none_of(o.flood_kinds.begin(), o.flood_kinds.end(), [](bool b) { return b; }))
         o.flood_kinds.fill(true);
@@ -893,11 +923,11 @@ int run_blast(Session& ss) {
     pc.disconnect_when_done = false;
     engine::ClientPool pool(pc, ss.port, 0, ss.mbufs, ss.aead);
     const Now start = pool.now();
-    pool.start(start);
+    if (!o.raw) pool.start(start);
     Progress progress(o, start.ns);
     // Connect everyone first (at most the token timeout, or until nobody is left connecting).
     const uint64_t connect_deadline = start.ns + std::max<uint64_t>(10, static_cast<uint64_t>(std::abs(o.timeout))) * kSecond;
-    for (Now now = start; pool.stats().connected + pool.stats().finished < o.clients && now.ns < connect_deadline &&
+    for (Now now = start; !o.raw && pool.stats().connected + pool.stats().finished < o.clients && now.ns < connect_deadline &&
                           !g_signals.load(std::memory_order_relaxed);
          now = pool.now())
         pool.poll(now);
@@ -911,7 +941,8 @@ int run_blast(Session& ss) {
     auto trial = [&](double rate, uint64_t most = UINT64_MAX) {
         if (g_signals.load(std::memory_order_relaxed)) return engine::BlastTrial{rate};
         const auto want = static_cast<uint64_t>(rate * o.trial);
-        blaster.prepare(std::min({want, max_trial_packets, most}));
+        if (o.raw) blaster.prepare_raw(std::min({want, max_trial_packets, most}), o.server);
+        else blaster.prepare(std::min({want, max_trial_packets, most}));
         engine::BlastTrial t = blaster.run(rate, [&](const engine::BlastTrial&) {
             return !g_signals.load(std::memory_order_relaxed);
         });
@@ -930,13 +961,13 @@ int run_blast(Session& ss) {
     };
 
     engine::CapacityResult cap;
-    if (pool.connected_now() > 0) {
+    if (pool.connected_now() > 0 || o.raw) {
         if (o.blast_rate > 0) cap.trials.push_back(trial(o.blast_rate));
         else cap = engine::find_capacity(100'000, o.max_rate, 5, [&](double r) { return trial(r); });
     }
     // How fast the generator itself sends: one short trial flat out (its loss is expected).
     std::optional<engine::BlastTrial> probe;
-    if (pool.connected_now() > 0 && o.blast_rate == 0 && !cap.generator_limited && !g_signals.load())
+    if ((pool.connected_now() > 0 || o.raw) && o.blast_rate == 0 && !cap.generator_limited && !g_signals.load())
         probe = trial(o.max_rate, 2'000'000);
     const std::string interrupted = g_signals.load(std::memory_order_relaxed) ? "interrupted" : "";
     // Disconnect everyone.
@@ -965,7 +996,7 @@ int run_blast(Session& ss) {
                           {"generator_tx_dropped", t.tx_dropped}});
     }
     const bool fixed = o.blast_rate > 0;
-    const bool all_connected = s.connected == o.clients;
+    const bool all_connected = o.raw || s.connected == o.clients;
     bool ok = all_connected && pool.done() && connections_kept(s) && mismatched == 0 && !cap.trials.empty() &&
               interrupted.empty();
     if (fixed && !cap.trials.empty() && cap.trials[0].lost()) ok = false;
