@@ -12,6 +12,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev
   prometheus-cpp-dev python3-prometheus-client  # pomelo-server --metrics, and its test's parser
   iproute2 ethtool                           # network namespaces and veth offloads for the veth tests
+  linux-perf valgrind                        # perf/profile.sh: sampling profiles, callgrind
 )
 
 missing=()
