@@ -252,36 +252,39 @@ void Blaster::on_payload(uint32_t index, std::span<const uint8_t> p) {
 CapacityResult find_capacity(double start_pps, double max_pps, unsigned steps,
                              const std::function<BlastTrial(double rate)>& trial) {
     CapacityResult r;
-    double good = 0, bad = 0;
-    for (double rate = start_pps; rate <= max_pps; rate *= 2) {
+    // A loss counts only when a second trial at the same rate loses too (RFC 2544 allows
+    // repeated trials): on a shared host one descheduling of either side drops a burst.
+    auto lossless = [&](double rate) {
         BlastTrial t = trial(rate);
         r.trials.push_back(t);
-        if (t.lost() == 0 && t.mismatched == 0) {
-            good = rate;
-            if (!t.kept_up()) {  // the generator, not the server, is the limit from here on
-                r.generator_limited = true;
-                break;
-            }
-            continue;
+        if (t.lost() == 0 && t.mismatched == 0) return true;
+        if (t.mismatched == 0) {
+            t = trial(rate);
+            r.trials.push_back(t);
+            if (t.lost() == 0 && t.mismatched == 0) return true;
         }
-        bad = rate;
         r.loss_above = t.loss_ratio();
         r.lossy_pps = rate;
-        break;
+        return false;
+    };
+    double good = 0, bad = 0;
+    for (double rate = start_pps; rate <= max_pps; rate *= 2) {
+        if (!lossless(rate)) {
+            bad = rate;
+            break;
+        }
+        good = rate;
+        if (!r.trials.back().kept_up()) {  // the generator, not the server, is the limit from here on
+            r.generator_limited = true;
+            break;
+        }
     }
     if (bad > 0) {
         double lo = good, hi = bad;
         for (unsigned s = 0; s < steps; ++s) {
             const double mid = lo > 0 ? (lo + hi) / 2 : hi / 2;
-            BlastTrial t = trial(mid);
-            r.trials.push_back(t);
-            if (t.lost() == 0 && t.mismatched == 0) {
-                lo = mid;
-            } else {
-                hi = mid;
-                r.loss_above = t.loss_ratio();
-                r.lossy_pps = mid;
-            }
+            if (lossless(mid)) lo = mid;
+            else hi = mid;
         }
         good = lo;
     }

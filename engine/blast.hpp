@@ -93,8 +93,8 @@ private:
 };
 
 // Finds the highest offered rate with no loss (RFC 2544). `trial(rate)` prepares and runs one
-// trial; the search doubles from `start_pps` until a trial loses or the generator cannot keep
-// up, then bisects `steps` times. Returns every trial in the order run.
+// trial; the search doubles from `start_pps` until a rate loses (in two trials running) or the
+// generator cannot keep up, then bisects `steps` times. Returns every trial in the order run.
 struct CapacityResult {
     double capacity_pps = 0;         // highest zero-loss rate; 0 if even start_pps lost
     double loss_above = 0;           // loss ratio at the lowest lossy rate tried

@@ -368,7 +368,7 @@ Options parse_options(std::span<char* const> argv) {
             o.protocol_id = *id;
             have_protocol = true;
         } else if (name == "--clients") {
-            o.clients = static_cast<uint32_t>(number(name, v, 1, 60000));
+            o.clients = static_cast<uint32_t>(number(name, v, 1, 1'000'000));
         } else if (name == "--bind") {
             o.bind = parse_ip(v);
             o.bind_text = std::string(v);
