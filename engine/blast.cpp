@@ -158,7 +158,7 @@ uint64_t Blaster::prepare_raw(uint64_t count, const wire::Address& server) {
 BlastTrial Blaster::run(double rate_pps, const std::function<bool(const BlastTrial&)>& tick) {
     BlastTrial t;
     t.offered_pps = rate_pps;
-    rx_payloads_ = verified_ = mismatched_ = 0;
+    rx_payloads_ = verified_ = mismatched_ = sampled_ = 0;
     const uint64_t dropped_before = port_.stats(queue_).tx_dropped;
     const size_t n = arena_->size();
     const uint16_t burst = config_.burst;
@@ -197,7 +197,7 @@ BlastTrial Blaster::run(double rate_pps, const std::function<bool(const BlastTri
                 t.sent += m;
                 i += k;
                 next += ns_per_pkt * k;
-                last_send = now.ns;
+                last_send = i < n ? now.ns : pool_.now().ns;  // the last burst's end closes the interval
             }
         }
         pool_.poll(now);
@@ -217,10 +217,13 @@ BlastTrial Blaster::run(double rate_pps, const std::function<bool(const BlastTri
     t.sent_pps = t.sent > 1 ? static_cast<double>(t.sent) * 1e9 / static_cast<double>(t.send_ns) : 0;
     t.echoed = rx_payloads_;
     t.verified = verified_;
-    t.mismatched = mismatched_;
+    // A sampled echo that did not authenticate never reached on_payload: it is no echo of ours.
+    t.mismatched = mismatched_ + (sampled_ > verified_ + mismatched_ ? sampled_ - verified_ - mismatched_ : 0);
+    // What the generator's own port refused never left: not the server's loss.
     t.tx_dropped = port_.stats(queue_).tx_dropped - dropped_before;
-    total_verified_ += verified_;
-    total_mismatched_ += mismatched_;
+    t.sent -= std::min(t.sent, t.tx_dropped);
+    total_verified_ += t.verified;
+    total_mismatched_ += t.mismatched;
     arena_->reset(0);
     return t;
 }
@@ -230,6 +233,7 @@ bool Blaster::on_datagram(uint32_t, std::span<const uint8_t> d) {
     ++rx_payloads_;
     if (!verify_ || --sample_countdown_) return true;  // counted from its header only
     sample_countdown_ = config_.verify_every;
+    ++sampled_;
     return false;  // decrypted by the client, checked in on_payload
 }
 
@@ -257,6 +261,7 @@ CapacityResult find_capacity(double start_pps, double max_pps, unsigned steps,
     auto lossless = [&](double rate) {
         BlastTrial t = trial(rate);
         r.trials.push_back(t);
+        if (t.sent == 0) return false;  // nothing could be sent: no evidence of capacity
         if (t.lost() == 0 && t.mismatched == 0) return true;
         if (t.mismatched == 0) {
             t = trial(rate);
@@ -273,8 +278,9 @@ CapacityResult find_capacity(double start_pps, double max_pps, unsigned steps,
             bad = rate;
             break;
         }
-        good = rate;
-        if (!r.trials.back().kept_up()) {  // the generator, not the server, is the limit from here on
+        // What was sent, not what was asked for: short of the rate, the generator is the limit.
+        good = std::min(rate, r.trials.back().sent_pps);
+        if (!r.trials.back().kept_up()) {
             r.generator_limited = true;
             break;
         }
@@ -283,8 +289,12 @@ CapacityResult find_capacity(double start_pps, double max_pps, unsigned steps,
         double lo = good, hi = bad;
         for (unsigned s = 0; s < steps; ++s) {
             const double mid = lo > 0 ? (lo + hi) / 2 : hi / 2;
-            if (lossless(mid)) lo = mid;
-            else hi = mid;
+            if (lossless(mid)) {
+                lo = std::min(mid, r.trials.back().sent_pps);
+                if (!r.trials.back().kept_up()) r.generator_limited = true;
+            } else {
+                hi = mid;
+            }
         }
         good = lo;
     }

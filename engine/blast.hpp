@@ -36,10 +36,10 @@ struct BlastConfig {
 struct BlastTrial {
     double offered_pps = 0;   // asked for
     double sent_pps = 0;      // achieved by the generator (sent / send time)
-    uint64_t sent = 0;
+    uint64_t sent = 0;        // handed to the device (the generator's own drops excluded)
     uint64_t echoed = 0;      // PAYLOADs back to the blasting clients (counted by header)
     uint64_t verified = 0;    // of them, decrypted and byte-identical
-    uint64_t mismatched = 0;  // decrypted and different (or of a payload never sent)
+    uint64_t mismatched = 0;  // sampled and not byte-identical (or not authentic, or never sent)
     uint64_t tx_dropped = 0;  // the generator's own port refused them (not the server's loss)
     uint64_t send_ns = 0;
     uint64_t lost() const { return sent > echoed ? sent - echoed : 0; }
@@ -85,7 +85,7 @@ private:
     std::unique_ptr<Arena> arena_;
     std::vector<uint32_t> next_seq_;  // per client: the next blast payload number
     std::vector<uint8_t> payload_, expect_;
-    uint64_t rx_payloads_ = 0;
+    uint64_t rx_payloads_ = 0, sampled_ = 0;
     uint64_t verified_ = 0, mismatched_ = 0;
     uint64_t total_verified_ = 0, total_mismatched_ = 0;
     uint32_t sample_countdown_ = 1;

@@ -139,9 +139,9 @@ void Flooder::pump(const Now& now) {
     for (int bursts = 0; bursts < 4 && static_cast<double>(now_ns) >= next_ns_; ++bursts) {
         const auto due = static_cast<uint64_t>((static_cast<double>(now_ns) - next_ns_) / step) + 1;
         const auto k = static_cast<uint16_t>(std::min<uint64_t>(due, config_.burst));
-        rte_mbuf* pkts[64];
-        wire::Address to[64];
-        uint16_t local[64];
+        rte_mbuf** pkts = pkts_;
+        wire::Address* to = to_;
+        uint16_t* local = local_;
         if (rte_pktmbuf_alloc_bulk(mbufs_, pkts, k) != 0) return;  // try again next pump
         for (uint16_t i = 0; i < k; ++i) {
             const FloodKind kind = order_[next_kind_];

@@ -90,6 +90,9 @@ private:
     std::array<uint8_t, wire::kRequestSize> forged_{}, expired_{};  // templates
     std::array<uint8_t, 1200> junk_{};
     std::array<uint64_t, kFloodKindCount> sent_{};
+    rte_mbuf* pkts_[64];  // one burst (members: wire::Address zero-initialises)
+    wire::Address to_[64];
+    uint16_t local_[64];
 };
 
 }  // namespace pomelo::engine

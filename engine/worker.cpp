@@ -242,7 +242,14 @@ void Worker::bare_pass(rte_mbuf** pkts, const wire::Address* from, const uint16_
         const uint64_t seq = p->send_sequence++;
         unsigned need = 1;
         while (need < 8 && seq >> (8 * need)) ++need;
-        if (need > have) d = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(out.pkts[k], static_cast<uint16_t>(need - have)));
+        if (need > have) {
+            d = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(out.pkts[k], static_cast<uint16_t>(need - have)));
+            if (!d) {  // no headroom (never with the engine's pools)
+                rte_pktmbuf_free(out.pkts[k]);
+                continue;
+            }
+        }
+        p->last_recv_ns = now_.ns;  // it authenticated: the connection is alive
         const unsigned bytes = std::max(need, have);
         wire::write_header(wire::PacketType::payload, seq, bytes, std::span<uint8_t>(d, 1 + bytes));
         x.ads[ns] = wire::packet_ad(p->ctx, d[0]);

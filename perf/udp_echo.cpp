@@ -82,10 +82,12 @@ int main(int argc, char** argv) {
             msgs[i].msg_hdr.msg_iov = &iov[i];
             msgs[i].msg_hdr.msg_iovlen = 1;
         }
-        pollfd p{fd, POLLIN, 0};
-        if (::poll(&p, 1, 100) <= 0) continue;
         const int n = ::recvmmsg(fd, msgs, kBurst, MSG_DONTWAIT, nullptr);
-        if (n <= 0) continue;
+        if (n <= 0) {  // idle: wait in poll (a syscall only when there was nothing to read)
+            pollfd p{fd, POLLIN, 0};
+            ::poll(&p, 1, 100);
+            continue;
+        }
         for (int i = 0; i < n; ++i) iov[i].iov_len = msgs[i].msg_len;  // the reply is the datagram itself
         int sent = 0;
         while (sent < n) {

@@ -462,6 +462,11 @@ Options parse_options(std::span<char* const> argv) {
         o.flood_kinds.fill(true);
     if (o.mode == Mode::blast && std::find(seen.begin(), seen.end(), "--payloads") != seen.end())
         usage_error("--payloads: not with --mode blast (it sends until the trial ends)");
+    // Endpoints are 16-bit indices on a port (wire::kAnyLocal is the last).
+    if (o.endpoints() > 65534)
+        usage_error("--clients: " + std::to_string(o.clients) + " clients" +
+                    (o.mode == Mode::flood ? " and " + std::to_string(o.flood_sources) + " flood sources" : "") +
+                    " need more than 65534 endpoints, the most one port has (run more generators)");
     if (!o.bind) o.bind = parse_ip(o.server.type == wire::AddressType::ipv6 ? "::1" : "127.0.0.1");
     if (o.bind->type != o.server.type)
         usage_error("--bind: " + quote(o.bind_text) + " is not of the server's family (" +
