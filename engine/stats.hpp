@@ -83,7 +83,7 @@ struct WorkerStats {
     uint32_t peers[4] = {};       // by server::PeerState (free unused)
     uint64_t rtt_sum_ns = 0;      // over peers with RTT samples
     uint64_t rtt_peers = 0;
-    uint64_t rtt_max_ns = 0;
+    uint64_t rtt_max_ns = 0;      // the largest peer RTT mean over about the last second
     uint64_t handshakes_forwarded = 0;
     uint64_t loops = 0;
     uint64_t timer_visits = 0;    // timer-wheel entries looked at (cost of the timer pass)

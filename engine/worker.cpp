@@ -340,7 +340,14 @@ void Worker::publish() {
     for (unsigned k = 0; k < 4; ++k) s.peers[k] = sum.peers[k];
     s.rtt_sum_ns = sum.rtt_sum_ns;
     s.rtt_peers = sum.rtt_peers;
-    s.rtt_max_ns = sum.rtt_max_ns;
+    // The largest RTT seen over the last second (the control thread reads once a second).
+    if (now_.ns >= rtt_max_reset_ns_) {
+        rtt_max_ns_ = 0;
+        rtt_max_reset_ns_ = now_.ns + 1'000'000'000;
+    }
+    rtt_max_ns_ = std::max(rtt_max_ns_, shard_->take_rtt_max());
+    s.rtt_max_ns = std::max(rtt_max_ns_, published_max_);
+    published_max_ = rtt_max_ns_;
     std::copy(std::begin(sum.rtt_buckets), std::end(sum.rtt_buckets), s.rtt_buckets);
     published_.write(s);
     next_publish_ns_ = now_.ns + kPublishIntervalNs;

@@ -159,6 +159,7 @@ private:
     bool shutdown_started_ = false;
     bool worked_ = false;  // this loop iteration moved a datagram or a new peer (busy share)
     uint64_t next_publish_ns_ = 0;
+    uint64_t rtt_max_ns_ = 0, rtt_max_reset_ns_ = 0, published_max_ = 0;  // WorkerStats::rtt_max_ns
     uint64_t tick_interval_ns_ = 0, tick_start_ns_ = 0, next_tick_ns_ = 0;
     // Messages posted to each worker, handed to its ring in one burst.
     static constexpr unsigned kMessageBurst = 32;

@@ -45,6 +45,7 @@ std::optional<PeerId> Shard::add(const NewPeer& np, const Now& now) {
     p = Peer{};
     p.generation = generation;
     p.state = PeerState::unconfirmed;
+    ++live_.peers[static_cast<unsigned>(PeerState::unconfirmed)];
     p.address = np.address;
     p.local = np.local;
     p.link = np.link;
@@ -83,19 +84,43 @@ Peer* Shard::get(PeerId id) {
 PeerId Shard::id_of(const Peer& p) const { return {static_cast<uint32_t>(&p - peers_.data()), p.generation}; }
 
 Shard::Summary Shard::summary() const {
-    Summary s;
-    for (const Peer& p : peers_) {
-        ++s.peers[static_cast<unsigned>(p.state)];
-        if (p.state == PeerState::free || !p.pings.has_rtt()) continue;
-        const uint64_t rtt = p.pings.rtt_mean_ns();
-        s.rtt_sum_ns += rtt;
-        ++s.rtt_peers;
-        s.rtt_max_ns = std::max(s.rtt_max_ns, rtt);
-        unsigned b = 0;
-        while (b + 1 < kRttBuckets && rtt > kRttBucketBoundsNs[b]) ++b;
-        ++s.rtt_buckets[b];
-    }
+    Summary s = live_;
+    s.peers[static_cast<unsigned>(PeerState::free)] = capacity() - size_;
     return s;
+}
+
+uint64_t Shard::take_rtt_max() {
+    const uint64_t m = rtt_max_;
+    rtt_max_ = 0;
+    return m;
+}
+
+void Shard::set_state(Peer& p, PeerState s) {
+    --live_.peers[static_cast<unsigned>(p.state)];
+    ++live_.peers[static_cast<unsigned>(s)];
+    p.state = s;
+}
+
+unsigned Shard::rtt_bucket(uint64_t rtt) {
+    unsigned b = 0;
+    while (b + 1 < kRttBuckets && rtt > kRttBucketBoundsNs[b]) ++b;
+    return b;
+}
+
+// The peer's RTT mean enters (sign 1) or leaves (-1) the live summary.
+void Shard::count_rtt(const Peer& p, int sign) {
+    if (!p.pings.has_rtt()) return;
+    const uint64_t rtt = p.pings.rtt_mean_ns();
+    if (sign > 0) {
+        live_.rtt_sum_ns += rtt;
+        ++live_.rtt_peers;
+        ++live_.rtt_buckets[rtt_bucket(rtt)];
+        rtt_max_ = std::max(rtt_max_, rtt);
+    } else {
+        live_.rtt_sum_ns -= rtt;
+        --live_.rtt_peers;
+        --live_.rtt_buckets[rtt_bucket(rtt)];
+    }
 }
 
 // ---------------------------------------------------------------- receive
@@ -121,7 +146,7 @@ std::optional<DropReason> Shard::check(const Peer& p, const wire::PacketHeader& 
 }
 
 void Shard::confirm(Peer& p) {
-    if (p.state == PeerState::unconfirmed) p.state = PeerState::connected;
+    if (p.state == PeerState::unconfirmed) set_state(p, PeerState::connected);
 }
 
 void Shard::deliver(Peer& p, const wire::PacketHeader& h, std::span<const uint8_t> body, const Now& now) {
@@ -143,9 +168,11 @@ void Shard::deliver(Peer& p, const wire::PacketHeader& h, std::span<const uint8_
             break;
         case PacketType::pong:
             confirm(p);  // §18: PONG and PAYLOAD confirm too
+            count_rtt(p, -1);  // the statistics follow the peer's RTT mean as it moves
             if (const auto m = p.pings.on_pong(packet.pong.ping_sequence, packet.pong.pong_delta_time, now.ns);
                 m && m->rtt)
                 p.clock_offset.add(m->t0, packet.pong.ping_recv_time, packet.pong.pong_delta_time, now.ns);
+            count_rtt(p, 1);
             break;
         case PacketType::payload:
             confirm(p);
@@ -220,7 +247,7 @@ bool Shard::disconnect(PeerId id, const Now& now) {
     Peer* p = get(id);
     if (!p || p->state == PeerState::disconnecting) return false;
     // Any live state, UNCONFIRMED included (§19.20).
-    p->state = PeerState::disconnecting;
+    set_state(*p, PeerState::disconnecting);
     p->disconnects_sent = 1;
     send_disconnect(*p);
     if (p->disconnects_sent >= config_.disconnect_packets) {
@@ -248,6 +275,8 @@ void Shard::close(Peer& p, CloseReason reason) {
     const wire::Address address = p.address;
     timers_.cancel(slot);
     index_.erase(wire::AddressKey::of(p.address));
+    count_rtt(p, -1);
+    --live_.peers[static_cast<unsigned>(p.state)];
     p.state = PeerState::free;
     // Datagrams already queued own copies of the send key (OutDatagram): wipe at once.
     p.recv_key.wipe();

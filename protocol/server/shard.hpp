@@ -112,7 +112,7 @@ public:
     uint32_t size() const { return size_; }
     uint32_t capacity() const { return static_cast<uint32_t>(peers_.size()); }
     uint32_t count(PeerState s) const { return summary().peers[static_cast<unsigned>(s)]; }
-    // Peers by state and RTT over all peers, in one scan (for statistics, not the data path).
+    // Peers by state and RTT over all peers, kept up to date as they change (no scan).
     // rtt_buckets[i]: peers whose RTT (mean of their last samples) is at most
     // kRttBucketBoundsNs[i] and above the bound before; the last bucket is above every bound.
     static constexpr uint64_t kRttBucketBoundsNs[] = {500'000,     1'000'000,   2'000'000,  5'000'000,
@@ -121,10 +121,13 @@ public:
     static constexpr unsigned kRttBuckets = std::size(kRttBucketBoundsNs) + 1;
     struct Summary {
         uint32_t peers[4] = {};
-        uint64_t rtt_sum_ns = 0, rtt_peers = 0, rtt_max_ns = 0;
+        uint64_t rtt_sum_ns = 0, rtt_peers = 0;
         uint32_t rtt_buckets[kRttBuckets] = {};
     };
     Summary summary() const;
+    // The largest RTT mean any peer reached since the last call (a maximum over the peers
+    // now connected cannot be kept up to date as they leave without a scan).
+    uint64_t take_rtt_max();
     // fn(const Peer&) for every connection, in slot order: a scan of every slot, for
     // administration (listing, finding a client id), not the data path.
     template <class Fn>
@@ -139,6 +142,9 @@ public:
 
 private:
     void close(Peer& p, CloseReason reason);
+    void set_state(Peer& p, PeerState s);
+    void count_rtt(const Peer& p, int sign);
+    static unsigned rtt_bucket(uint64_t rtt);
     void confirm(Peer& p);
     bool send_ping(Peer& p, const Now& now);
     bool send_pong(Peer& p, uint16_t ping_sequence, uint64_t recv_ns, const Now& now);
@@ -165,6 +171,8 @@ private:
     TimerWheel timers_;
     uint32_t size_ = 0;
     Counters counters_;
+    Summary live_;          // peers by state (free computed) and RTT, kept as they change
+    uint64_t rtt_max_ = 0;  // see take_rtt_max
 };
 
 }  // namespace pomelo::server

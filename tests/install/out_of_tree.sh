@@ -112,11 +112,16 @@ EOF
 #    (pomelo.h, libpomelo-client), talks to the out-of-tree server.
 cc_bin=${cxx[0]}
 case "$cc_bin" in *clang++*) cc_bin=${cc_bin/clang++/clang} ;; *g++*) cc_bin=${cc_bin/g++/gcc} ;; *c++*) cc_bin=${cc_bin/c++/cc} ;; esac
-ccflags=$(pkg-config --cflags --libs pomelo-client) || fail "pkg-config pomelo-client"
+ccflags=$(pkg-config --cflags pomelo-client) && cclibs=$(pkg-config --libs pomelo-client) || fail "pkg-config pomelo-client"
 mkdir -p "$tmp/cgame"
 cp "$src/tests/client/echo_client.c" "$tmp/cgame/"
-(cd "$tmp/cgame" && "$cc_bin" -std=c11 -pedantic-errors -Wall -Wextra -Werror "${app_flags[@]}" echo_client.c $ccflags \
-    -Wl,-rpath,"$libdir" -o echo_client) >"$tmp/cc.log" 2>&1 || fail "echo_client.c does not build with -std=c11 -pedantic-errors"
+# Compiled as C11; linked by the C compiler, or under sanitizers by the C++ driver (a sanitized
+# C++ library needs the C++ part of UBSan's runtime, which a C link leaves out).
+linker=$cc_bin
+[ ${#app_flags[@]} -gt 0 ] && linker=${cxx[0]}
+(cd "$tmp/cgame" && "$cc_bin" -std=c11 -pedantic-errors -Wall -Wextra -Werror "${app_flags[@]}" -c echo_client.c $ccflags \
+    -o echo_client.o && "$linker" "${app_flags[@]}" echo_client.o $cclibs -Wl,-rpath,"$libdir" -o echo_client) \
+    >"$tmp/cc.log" 2>&1 || { cat "$tmp/cc.log"; fail "echo_client.c does not build with -std=c11 -pedantic-errors"; }
 "$bindir/pomelo-token" mint --key "$tmp/server.key" --protocol-id 0x6a6d --client-id 100 --server "127.0.0.1:$port" \
     --format bin -o "$tmp/c.token" >"$tmp/mint.log" 2>&1 || fail "pomelo-token mint"
 "$tmp/cgame/echo_client" "$tmp/c.token" 100 64 >"$tmp/cclient.out" 2>&1 || fail "the C client against game_server"

@@ -355,3 +355,60 @@ TEST(Session, ServerEstimatesEachClientsClockOffset) {
 
 }  // namespace
 }  // namespace pomelo::test
+
+namespace pomelo::test {
+namespace {
+
+// The shard keeps its statistics (peers by state, RTT sum and histogram) as connections
+// change instead of scanning every slot: through connects, PONGs, client and server
+// disconnects and timeouts, they equal a scan of the peers at every step.
+TEST(Session, IncrementalStatisticsEqualAScanThroughChurn) {
+    World w([](server::Config& c) { c.max_clients = 64; });
+    auto scan = [&] {
+        server::Shard::Summary s;
+        const server::Shard& shard = w.server->server.shard();
+        shard.for_each_peer([&](const server::Peer& p) {
+            ++s.peers[static_cast<unsigned>(p.state)];
+            if (!p.pings.has_rtt()) return;
+            const uint64_t rtt = p.pings.rtt_mean_ns();
+            s.rtt_sum_ns += rtt;
+            ++s.rtt_peers;
+            unsigned b = 0;
+            while (b + 1 < server::Shard::kRttBuckets && rtt > server::Shard::kRttBucketBoundsNs[b]) ++b;
+            ++s.rtt_buckets[b];
+        });
+        s.peers[0] = shard.capacity() - shard.size();
+        return s;
+    };
+    auto same = [&](const char* when) {
+        const server::Shard::Summary live = w.server->server.shard().summary(), full = scan();
+        for (unsigned k = 0; k < 4; ++k) EXPECT_EQ(live.peers[k], full.peers[k]) << when << " state " << k;
+        EXPECT_EQ(live.rtt_sum_ns, full.rtt_sum_ns) << when;
+        EXPECT_EQ(live.rtt_peers, full.rtt_peers) << when;
+        for (unsigned b = 0; b < server::Shard::kRttBuckets; ++b)
+            EXPECT_EQ(live.rtt_buckets[b], full.rtt_buckets[b]) << when << " bucket " << b;
+    };
+    w.net.link.delay_ns = 3 * kMs;
+    w.net.link.jitter_ns = 2 * kMs;
+    std::vector<std::unique_ptr<ClientNode>> clients;
+    for (int i = 0; i < 40; ++i) clients.push_back(w.client(i, 500 + i));
+    same("at start");
+    for (int step = 0; step < 30; ++step) {
+        w.net.run_for(50 * kMs, 1 * kMs);
+        same("running");
+    }
+    EXPECT_EQ(w.server->server.shard().summary().peers[static_cast<unsigned>(server::PeerState::connected)], 40u);
+    EXPECT_EQ(w.server->server.shard().summary().rtt_peers, 40u);
+    for (int i = 0; i < 10; ++i) clients[i]->client.disconnect(clients[i]->clock.at(w.net.now()));
+    for (int i = 10; i < 20; ++i) clients[i].reset();  // silent: the server times them out
+    w.net.run_for(200 * kMs, 1 * kMs);
+    same("after client disconnects");
+    w.server->server.shard().disconnect_all(w.server->clock.at(w.net.now()));
+    same("while disconnecting");
+    w.net.run_for(12 * kSec, 5 * kMs);
+    same("after timeouts and server disconnects");
+    EXPECT_EQ(w.server->server.shard().size(), 0u);
+}
+
+}  // namespace
+}  // namespace pomelo::test
