@@ -36,11 +36,11 @@ struct BlastConfig {
 struct BlastTrial {
     double offered_pps = 0;   // asked for
     double sent_pps = 0;      // achieved by the generator (sent / send time)
-    uint64_t sent = 0;        // handed to the device (the generator's own drops excluded)
+    uint64_t sent = 0;        // sent to the device (tx_dropped included: see Blaster::run)
     uint64_t echoed = 0;      // PAYLOADs back to the blasting clients (counted by header)
     uint64_t verified = 0;    // of them, decrypted and byte-identical
     uint64_t mismatched = 0;  // sampled and not byte-identical (or not authentic, or never sent)
-    uint64_t tx_dropped = 0;  // the generator's own port refused them (not the server's loss)
+    uint64_t tx_dropped = 0;  // of them, refused by the generator's port (its ring full)
     uint64_t send_ns = 0;
     uint64_t lost() const { return sent > echoed ? sent - echoed : 0; }
     double loss_ratio() const { return sent ? static_cast<double>(lost()) / static_cast<double>(sent) : 0; }
