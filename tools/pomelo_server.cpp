@@ -286,6 +286,13 @@ int serve(int argc, char** argv) {
         metrics = engine::MetricsServer::start(*eng, *o.metrics, error);
         if (!metrics) cli::failure(error);
         std::printf("pomelo-server: metrics at %s\n", metrics->url().c_str());
+        if (o.app_name == "rooms")
+            metrics->add_hook([] {
+                engine::GaugeFamily f{"pomelo_room_members", "Rooms application: members by room", {}};
+                for (const auto& [room, n] : examples::rooms::members_by_room())
+                    f.samples.push_back({{{"room", room}}, static_cast<double>(n)});
+                return std::vector<engine::GaugeFamily>{f};
+            });
     }
 
     std::printf("pomelo-server: serving");

@@ -45,6 +45,14 @@ struct Directory {
         counters[worker] = c;
     }
 
+    std::map<std::string, uint64_t> members_by_room() {
+        std::map<std::string, uint64_t> by_room;
+        std::lock_guard lock(mutex);
+        for (const auto& m : members)
+            for (const auto& [name, n] : m) by_room[name] += n;
+        return by_room;
+    }
+
     void reply(TelemetryReply& r) {
         std::map<std::string, uint64_t> by_room;
         Counters sum;
@@ -322,8 +330,26 @@ private:
 
 }  // namespace
 
+namespace {
+std::mutex g_latest_mutex;
+std::weak_ptr<Directory> g_latest;  // the newest factory's directory, for members_by_room()
+}  // namespace
+
+std::map<std::string, uint64_t> members_by_room() {
+    std::shared_ptr<Directory> d;
+    {
+        std::lock_guard lock(g_latest_mutex);
+        d = g_latest.lock();
+    }
+    return d ? d->members_by_room() : std::map<std::string, uint64_t>{};
+}
+
 ApplicationFactory factory() {
     auto directory = std::make_shared<Directory>();
+    {
+        std::lock_guard lock(g_latest_mutex);
+        g_latest = directory;
+    }
     std::string error;
     // Registering again (a second factory) points the command at the newest directory.
     add_telemetry_command(

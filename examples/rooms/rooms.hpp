@@ -27,6 +27,7 @@
 #include <pomelo/app.hpp>
 
 #include <cstddef>
+#include <map>
 #include <cstdint>
 
 namespace pomelo::examples::rooms {
@@ -40,5 +41,8 @@ enum class Kind : uint8_t { update = 1, joined = 2, left = 3 };
 // One Application per worker, sharing the room directory that /pomelo/rooms reads (the
 // command is registered by the first call). The server should tick at kTickHz.
 ApplicationFactory factory();
+// Members by room over every worker, as last published at a tick (any thread may call it;
+// empty before the first factory). For the server's Prometheus metrics.
+std::map<std::string, uint64_t> members_by_room();
 
 }  // namespace pomelo::examples::rooms

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
+#include <regex>
 #include <set>
 
 #include "protocol/crypto/aead.hpp"
@@ -574,13 +575,34 @@ TEST(EndToEnd, BindPortZeroIpv6ChecksTokensAgainstTheAnnouncedAddress) { bind_po
 // The rooms example (examples/rooms) on two workers: 50 clients in 5 rooms of 10, one client
 // process per room (rooms_client.cpp: protocol/client on kernel UDP sockets, 127.0.0.1).
 
+// GET http://127.0.0.1:PORT/PATH with a plain socket: the body, or "" on failure.
+std::string http_get_local(int port, const std::string& path) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    std::string page;
+    if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+        const std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+        if (::send(fd, req.data(), req.size(), 0) == static_cast<ssize_t>(req.size())) {
+            char buf[4096];
+            ssize_t n;
+            while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) page.append(buf, static_cast<size_t>(n));
+        }
+    }
+    if (fd >= 0) ::close(fd);
+    return page;
+}
+
 TEST(Rooms, TwoWorkersRelayEveryUpdateInOrderAndOnlyWithinItsRoom) {
     Scratch s;
     const std::string srv = prefix("srv");
     const std::string bind = "127.0.0.1:" + std::to_string(test_port(7));
     Process server(server_args(srv, {"--lcores", "0@0,1@1,2@1"},
                                {"--driver", "socket", "--bind", bind, "--protocol-id", "0x52", "--key", s.key,
-                                "--workers", "2", "--app", "rooms", "--max-clients", "100"}),
+                                "--workers", "2", "--app", "rooms", "--max-clients", "100", "--metrics",
+                                "127.0.0.1:0"}),
                    s.log("server"));
     ASSERT_TRUE(server.wait_output("with 2 worker(s)", 20s)) << server.out() << server.err();
     const std::vector<std::string> names = {"lobby", "arena", "red_team", "blue_team", "Room5"};
@@ -606,6 +628,17 @@ TEST(Rooms, TwoWorkersRelayEveryUpdateInOrderAndOnlyWithinItsRoom) {
     ASSERT_EQ(by_room.size(), names.size()) << by_room.dump() << server.out();
     for (const std::string& n : names) EXPECT_EQ(by_room[n], kMembers) << n << " " << by_room.dump();
     ASSERT_EQ(workers.size(), 2u);
+    // The same counts on the Prometheus endpoint (pomelo_room_members{room=...}).
+    {
+        const std::string out = server.out();
+        const auto at = out.find("metrics at http://127.0.0.1:");
+        ASSERT_NE(at, std::string::npos) << out;
+        const int port = std::atoi(out.c_str() + at + std::strlen("metrics at http://127.0.0.1:"));
+        const std::string page = http_get_local(port, "/metrics");
+        for (const std::string& n : names)
+            EXPECT_TRUE(std::regex_search(page, std::regex("pomelo_room_members\\{room=\"" + n + "\"\\} 10(\\.0+)?\\s")))
+                << n << "\n" << page.substr(0, 4000);
+    }
     EXPECT_GT(workers["worker0"]["peers"].get<int>(), 0) << workers.dump();
     EXPECT_GT(workers["worker1"]["peers"].get<int>(), 0) << workers.dump();
 
