@@ -189,7 +189,9 @@ public:
     // While quiet, what the clients' state machines send themselves (PINGs, PONGs) is dropped
     // unsent (counted in quieted). A blast trial needs this: those datagrams carry sequences
     // above every pre-sealed payload still queued, and would move the server's replay window
-    // past them. The payloads keep the connections alive meanwhile.
+    // past them. Meanwhile only the payloads keep a connection alive on the server: a client
+    // with none to send for longer than the token timeout is timed out (keep trials, and the
+    // sealing before them, shorter than --timeout).
     void set_quiet(bool quiet) { quiet_ = quiet; }
 
 private:

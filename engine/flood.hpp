@@ -16,6 +16,9 @@
 //                     sequence 2^40 + k, random body and tag           open; no replay state moves)
 //
 // Kinds are sent round-robin; the sources (local endpoints of the generator's port) in turn.
+// The reasons hold while the server keeps up: above the control thread's decrypt rate (about
+// 700 k/s) forged REQUESTs are also dropped as control_ring_full, and a forged source that
+// shares a rate-limit slot with source 0 (a 65,536-slot table) may see rate_limited.
 #pragma once
 
 #include <array>
