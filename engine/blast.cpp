@@ -108,6 +108,7 @@ Blaster::~Blaster() {
 uint64_t Blaster::prepare(uint64_t count) {
     count = std::min<uint64_t>(count, config_.max_arena_bytes / arena_->stride());
     arena_->reset(count);
+    verify_ = true;
     std::vector<uint32_t> connected;
     for (uint32_t i = 0; i < pool_.config().clients; ++i)
         if (pool_.client(i).state() == client::State::connected) connected.push_back(i);
