@@ -294,20 +294,6 @@ bool write_all(int fd, const void* data, size_t n) {
     return true;
 }
 
-// Reads up to cap bytes; returns the count, or -1 with errno set.
-ssize_t read_up_to(int fd, uint8_t* p, size_t cap) {
-    size_t n = 0;
-    while (n < cap) {
-        const ssize_t r = ::read(fd, p + n, cap - n);
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        if (r == 0) break;
-        n += static_cast<size_t>(r);
-    }
-    return static_cast<ssize_t>(n);
-}
 
 // Writes data to path (mode 0600, tightened if the file already existed) or to stdout when
 // path is null or "-". With exclusive, an existing file is an error; with durable, the data
@@ -345,7 +331,7 @@ crypto::Key load_key(const std::string& path) {
     if (fd < 0) runtime_error("--key: cannot read " + quote(path) + ": " + errno_text(errno));
     std::array<uint8_t, 256> buf{};
     Wiper wipe_buf(buf.data(), buf.size());
-    const ssize_t n = read_up_to(fd, buf.data(), buf.size());
+    const ssize_t n = cli::read_up_to(fd, buf.data(), buf.size());
     const int e = errno;
     ::close(fd);
     if (n < 0) runtime_error("--key: cannot read " + quote(path) + ": " + errno_text(e));

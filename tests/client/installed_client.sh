@@ -38,6 +38,7 @@ pc=$(find "$dest" -name pomelo-client.pc -print -quit)
 [[ -n $pc ]] || fail "no pomelo-client.pc installed" "$work/install.log"
 export PKG_CONFIG_PATH=$(dirname "$pc") PKG_CONFIG_SYSROOT_DIR=$dest
 flags=$(pkg-config --cflags --libs pomelo-client) || fail "pkg-config --cflags --libs pomelo-client"
+cflags=$(pkg-config --cflags pomelo-client) && libs=$(pkg-config --libs pomelo-client) || fail "pkg-config pomelo-client"
 libdir=$(dirname "$(dirname "$pc")")  # where the .pc file and the library are
 echo "ok: pkg-config pomelo-client: $flags"
 for h in pomelo/pomelo.h pomelo/client.hpp; do
@@ -50,13 +51,19 @@ echo "ok: public headers installed, no internal ones"
 
 # Out of tree: only the installed tree (no -I into the source, no build directory).
 cp "$source/tests/client/echo_client.c" "$work/"
-(cd "$work" && $CC $SANITIZE -std=c11 -pedantic-errors -Wall -Wextra -Werror echo_client.c $flags \
-    -Wl,-rpath,"$libdir" -o echo_client) >"$work/cc.log" 2>&1 || fail "cc -std=c11 -pedantic-errors echo_client.c" "$work/cc.log"
+# Compiled as C11 by the C compiler; linked by it too, or under sanitizers by the C++ driver (a
+# sanitized C++ library needs the C++ part of UBSan's runtime, which a C link leaves out).
+LINK=$CC
+[ -n "$SANITIZE" ] && LINK=$CXX
+cc_build() {  # SOURCE OUTPUT LOG
+    (cd "$work" && $CC $SANITIZE -std=c11 -pedantic-errors -Wall -Wextra -Werror -c "$1" $cflags -o "$2.o" &&
+        $LINK $SANITIZE "$2.o" $libs -Wl,-rpath,"$libdir" -o "$2") >"$3" 2>&1
+}
+cc_build echo_client.c echo_client "$work/cc.log" || fail "cc -std=c11 -pedantic-errors echo_client.c" "$work/cc.log"
 awk '/^## Connect from your game client/ { in_section = 1 } in_section && /^```c$/ { in_code = 1; next }
      in_code && /^```$/ { exit } in_code { print }' "$source/README.md" >"$work/hello.c"
 [[ -s $work/hello.c ]] || fail "no C example in README.md's 'Connect from your game client'"
-(cd "$work" && $CC $SANITIZE -std=c11 -pedantic-errors -Wall -Wextra -Werror hello.c $flags \
-    -Wl,-rpath,"$libdir" -o hello) >"$work/cc-hello.log" 2>&1 || fail "cc README.md's example" "$work/cc-hello.log"
+cc_build hello.c hello "$work/cc-hello.log" || fail "cc README.md's example" "$work/cc-hello.log"
 echo "ok: plain C11 clients (echo_client.c, README.md's example) built against the installed tree"
 cat >"$work/game.cpp" <<'EOF'
 #include <pomelo/client.hpp>

@@ -169,7 +169,9 @@ int hex_value(char c) {
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
 
-// Up to `cap` bytes, or to end of file; -1 on a read error (errno set).
+
+}  // namespace
+
 ssize_t read_up_to(int fd, uint8_t* p, size_t cap) {
     size_t n = 0;
     while (n < cap) {
@@ -183,8 +185,6 @@ ssize_t read_up_to(int fd, uint8_t* p, size_t cap) {
     }
     return static_cast<ssize_t>(n);
 }
-
-}  // namespace
 
 std::string load_token_file(const std::string& source, std::span<uint8_t, wire::kConnectTokenSize> out) {
     constexpr size_t kMaxTokenInput = 64 * 1024;  // a token file is never larger

@@ -2,6 +2,8 @@
 // line, each failing with a one-line reason that names the option.
 #pragma once
 
+#include <sys/types.h>
+
 #include <charconv>
 #include <cstdint>
 #include <functional>
@@ -49,6 +51,8 @@ std::optional<T> parse_signed(std::string_view text) {
 uint64_t parse_uint(const std::string& option, std::string_view text, uint64_t min = 0, uint64_t max = UINT64_MAX);
 double parse_seconds(const std::string& option, std::string_view text);
 wire::Address parse_address(const std::string& option, std::string_view text);
+// Up to `cap` bytes from `fd`, or to end of file (EINTR retried); -1 on a read error (errno set).
+ssize_t read_up_to(int fd, uint8_t* p, size_t cap);
 // 64 hex digits, as `pomelo-token keygen` writes them; the read buffer is wiped.
 crypto::Key load_key_file(const std::string& option, const std::string& path);
 
