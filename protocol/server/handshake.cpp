@@ -18,7 +18,7 @@ Handshake::Handshake(const Config& config)
       tokens_(std::max<uint32_t>(config.token_history, 1)),
       client_ids_(std::max<uint32_t>(config.max_clients, 1)),
       addresses_(std::max<uint32_t>(config.max_clients, 1)),
-      last_reply_ns_(std::max<uint32_t>(config.rate_limit_slots, 1)) {
+      last_reply_ns_(std::max<uint32_t>(config.rate_limit_slots, 1), 0) {
     free_pending_.reserve(pending_.size());
     for (uint32_t i = static_cast<uint32_t>(pending_.size()); i-- > 0;) free_pending_.push_back(i);
 }
@@ -50,7 +50,7 @@ void Handshake::stop() {
     client_ids_.clear();
     addresses_.clear();
     connected_ = 0;
-    std::fill(last_reply_ns_.begin(), last_reply_ns_.end(), RateSlot{});
+    std::fill(last_reply_ns_.begin(), last_reply_ns_.end(), 0);
 }
 
 // ---------------------------------------------------------------- rate limit (§12.11)
@@ -61,15 +61,13 @@ void Handshake::stop() {
 
 bool Handshake::rate_limited(const wire::Address& from, uint64_t now_ns) {
     const auto key = wire::AddressKey::of(from);
-    const uint64_t h = rate_hash_(&key, sizeof key);
-    const RateSlot& slot = last_reply_ns_[h % last_reply_ns_.size()];
-    return slot.last_ns != 0 && slot.hash == h && now_ns + 1 - slot.last_ns < config_.handshake_interval_ns;
+    const uint64_t last = last_reply_ns_[rate_hash_(&key, sizeof key) % last_reply_ns_.size()];
+    return last != 0 && now_ns + 1 - last < config_.handshake_interval_ns;
 }
 
 void Handshake::stamp_rate_limit(const wire::Address& from, uint64_t now_ns) {
     const auto key = wire::AddressKey::of(from);
-    const uint64_t h = rate_hash_(&key, sizeof key);
-    last_reply_ns_[h % last_reply_ns_.size()] = {h, now_ns + 1};
+    last_reply_ns_[rate_hash_(&key, sizeof key) % last_reply_ns_.size()] = now_ns + 1;
 }
 
 // ---------------------------------------------------------------- pending records (§12.3)

@@ -169,13 +169,7 @@ private:
 
     KeyedHash rate_hash_;
     KeyedHash request_hash_;
-    // The last reply per source, in a keyed-hash table: each slot keeps the whole hash of the
-    // source it was stamped for, so another source landing in the slot is not limited by it.
-    struct RateSlot {
-        uint64_t hash = 0;
-        uint64_t last_ns = 0;  // 0: never
-    };
-    std::vector<RateSlot> last_reply_ns_;
+    std::vector<uint64_t> last_reply_ns_;
 
     uint64_t token_decrypts_ = 0;
     Counters counters_;

@@ -207,21 +207,6 @@ TEST(EngineHandshake, RateLimitAllowsOneReplyPerIntervalPerSource) {
     }
 }
 
-// The rate limit is per source even where the table's slots collide: with one slot for all,
-// a source answered a moment ago limits itself and nobody else.
-TEST(EngineHandshake, RateLimitOfOneSourceNeverLimitsAnother) {
-    Bed bed([](server::Config& c) { c.rate_limit_slots = 1; });
-    TestClient a(bed, 1, "198.18.1.1:5000"), b(bed, 2, "198.18.1.2:5000");
-    const std::vector<uint8_t> ra = a.take(), rb = b.take();
-    bed.deliver(ra, a.address);
-    EXPECT_EQ(bed.out.sent.size(), 1u);
-    bed.deliver(ra, a.address);  // a again, within the interval: limited
-    EXPECT_EQ(bed.out.sent.size(), 1u);
-    bed.deliver(rb, b.address);  // the same slot, another source: answered
-    EXPECT_EQ(bed.out.sent.size(), 2u);
-    EXPECT_EQ(bed.server->counters().drops_of(DropReason::rate_limited), 1u);
-}
-
 // Key rotation (Config::more_private_keys): a token under any listed key connects, the keys
 // tried in order (each try one decrypt); a token under an unlisted key opens under none.
 TEST(EngineHandshake, RotatedKeysAreTriedInOrder) {
