@@ -68,8 +68,6 @@ public:
     // progress line); returning false stops the trial early.
     BlastTrial run(double rate_pps, const std::function<bool(const BlastTrial&)>& tick = {});
 
-    uint64_t total_verified() const { return total_verified_; }
-    uint64_t total_mismatched() const { return total_mismatched_; }
 
 private:
     bool on_datagram(uint32_t index, std::span<const uint8_t> datagram) override;
@@ -87,7 +85,6 @@ private:
     std::vector<uint8_t> payload_, expect_;
     uint64_t rx_payloads_ = 0, sampled_ = 0;
     uint64_t verified_ = 0, mismatched_ = 0;
-    uint64_t total_verified_ = 0, total_mismatched_ = 0;
     uint32_t sample_countdown_ = 1;
     bool verify_ = true;  // false after prepare_raw: nothing to decrypt
 };

@@ -11,6 +11,7 @@
 
 #include "engine/mbuf_meta.hpp"
 #include "engine/mbuf_outbox.hpp"
+#include "protocol/wire/bytes.hpp"
 
 namespace pomelo::engine {
 
@@ -240,8 +241,7 @@ void Worker::bare_pass(rte_mbuf** pkts, const wire::Address* from, const uint16_
         uint8_t* d = rte_pktmbuf_mtod(out.pkts[k], uint8_t*);
         const unsigned have = d[0] & 0x0f;
         const uint64_t seq = p->send_sequence++;
-        unsigned need = 1;
-        while (need < 8 && seq >> (8 * need)) ++need;
+        const unsigned need = wire::trimmed_length(seq);
         if (need > have) {
             d = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(out.pkts[k], static_cast<uint16_t>(need - have)));
             if (!d) {  // no headroom (never with the engine's pools)
