@@ -49,6 +49,13 @@ LatencyHistogram& LatencyHistogram::operator+=(const LatencyHistogram& o) {
     return *this;
 }
 
+bool ClientPoolStats::all_good_but_loss(uint32_t payloads_per_client) const {
+    return connected == clients && finished == clients &&
+           ended[static_cast<unsigned>(client::Outcome::disconnected)] == clients &&
+           payloads_sent == uint64_t{clients} * payloads_per_client && payloads_mismatched == 0 &&
+           payloads_duplicated == 0;
+}
+
 uint64_t ClientPoolStats::handshake_percentile(double p) const {
     if (handshake_ns.empty()) return 0;
     std::vector<uint64_t> sorted = handshake_ns;  // summary time only
@@ -95,6 +102,8 @@ struct ClientPool::Slot final : Outbox, client::Events {
     uint64_t next_send_ns = 0;
     uint32_t sent = 0;  // payloads sent: sequences 0..sent-1
     uint32_t low = 0;   // lowest sequence that may still be awaited; [low, sent) spans < window
+    uint32_t sessions = 0;  // sessions started (ClientPoolConfig::reconnect)
+    bool served = false;    // connected at least once
 };
 
 // The pool's send pass: mbufs as buffers, one AEAD burst per flush, sent from each
@@ -340,7 +349,7 @@ void ClientPool::service(Slot& s) {
             if (stopping_) {
                 wheel_.cancel(s.index);
                 s.phase = Phase::done;
-                ++stats_.not_started;
+                if (s.sessions == 0) ++stats_.not_started;  // else between two sessions
                 ++stats_.finished;
                 return;
             }
@@ -371,11 +380,16 @@ void ClientPool::begin_connect(Slot& s) {
         return;
     }
     ++stats_.started;
+    ++s.sessions;
     s.phase = Phase::connecting;
 }
 
 void ClientPool::on_connected(Slot& s) {
     s.was_connected = true;
+    if (!s.served) {
+        s.served = true;
+        ++stats_.clients_served;
+    }
     s.phase = Phase::sending;
     s.next_send_ns = now_.ns;
     ++stats_.connected;
@@ -420,8 +434,19 @@ void ClientPool::pump(Slot& s) {
         }
     }
     // Everything answered (or given up): done, or stopping and drained.
-    if (s.low == s.sent && (stopping_ || (s.sent == config_.payloads && config_.disconnect_when_done)))
+    if (s.low == s.sent && (stopping_ || (s.sent == config_.payloads && config_.disconnect_when_done))) {
+        // Spread over clients and sessions: every client vanishes now and then.
+        if (!stopping_ && config_.vanish_every && (s.index + s.sessions) % config_.vanish_every == 0) return vanish(s);
         begin_disconnect(s);
+    }
+}
+
+// Forgets the connection without a word to the server, which times it out (spec §12.8).
+void ClientPool::vanish(Slot& s) {
+    s.client.reset();
+    ++stats_.vanished;
+    --connected_now_;
+    end_session(s, config_.vanish_wait_ns);
 }
 
 void ClientPool::begin_disconnect(Slot& s) {
@@ -499,8 +524,21 @@ void ClientPool::on_finished(Slot& s, client::Outcome why) {
         stats_.ping_rtt_sum_ns += s.client.pings().rtt_mean_ns();
         ++stats_.ping_rtt_clients;
     }
-    ++stats_.finished;
-    s.phase = Phase::done;
+    end_session(s, config_.reconnect_delay_ns);
+}
+
+// A session is over: the client starts the next one after `wait_ns` (soak), or is done.
+void ClientPool::end_session(Slot& s, uint64_t wait_ns) {
+    if (!config_.reconnect || stopping_) {
+        ++stats_.finished;
+        s.phase = Phase::done;
+        return;
+    }
+    s.was_connected = false;
+    s.sent = s.low = 0;
+    std::fill_n(echoed_.begin() + static_cast<ptrdiff_t>(size_t{s.index} * bitmap_words_), bitmap_words_, 0);
+    s.phase = Phase::waiting;
+    s.start_at = now_.ns + wait_ns;
 }
 
 uint64_t ClientPool::app_due(const Slot& s) const {

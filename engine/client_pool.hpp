@@ -57,6 +57,16 @@ struct ClientPoolConfig {
     uint64_t echo_timeout_ns = 2 * kSecond;  // an echo not back by then is given up (lost)
     uint64_t connect_spacing_ns = 0;         // between successive clients' connects; 0 = all at once
     bool disconnect_when_done = true;
+    // Soak (churn): a client whose session ended starts a new one (a fresh token) after
+    // reconnect_delay_ns, until stop(). Each session sends `payloads` payloads and ends, one in
+    // `vanish_every` (0: none) by going silent instead of disconnecting: the client forgets its
+    // connection without a DISCONNECT and the server must time it out. A vanished client waits
+    // vanish_wait_ns before it reconnects from the same address (a server ignores REQUESTs from
+    // an address still connected): make it longer than the token timeout.
+    bool reconnect = false;
+    uint64_t reconnect_delay_ns = 0;
+    uint32_t vanish_every = 0;
+    uint64_t vanish_wait_ns = 0;
     client::Config client;
     TokenSource token;
     uint16_t burst = 64;  // receive burst and AEAD burst
@@ -85,12 +95,16 @@ struct ClientPoolStats {
     static constexpr unsigned kOutcomes = client::kOutcomeCount;
 
     uint32_t clients = 0;
+    // started, connected, disconnecting, connect_failed and ended count sessions: one per
+    // client unless ClientPoolConfig::reconnect.
     uint32_t started = 0;          // connect() accepted the token
     uint32_t connected = 0;        // reached CONNECTED
-    uint32_t finished = 0;         // ended one way or another
+    uint32_t finished = 0;         // clients that ended one way or another (and will not reconnect)
     uint32_t not_started = 0;      // stopped before their turn to connect
     uint32_t aborted = 0;          // stopped while still connecting (nothing sent)
     uint32_t disconnecting = 0;    // connected clients that began their graceful disconnect
+    uint32_t vanished = 0;         // sessions ended by going silent (ClientPoolConfig::vanish_every)
+    uint32_t clients_served = 0;   // clients that connected at least once
     // How attempts that never connected ended, and how connections ended, by client::Outcome.
     std::array<uint32_t, kOutcomes> connect_failed{};
     std::array<uint32_t, kOutcomes> ended{};
@@ -127,6 +141,8 @@ struct ClientPoolStats {
     // Every client connected, every payload came back identical, every client disconnected
     // gracefully (Outcome::disconnected).
     bool all_good(uint32_t payloads_per_client) const;
+    // all_good, except that payloads may have been lost (never mismatched or duplicated).
+    bool all_good_but_loss(uint32_t payloads_per_client) const;
 };
 
 // Blast mode's view of a pool (engine/blast.hpp): datagrams that reach a client, and the
@@ -208,6 +224,8 @@ private:
     void on_connected(Slot& s);
     void on_echo(Slot& s, std::span<const uint8_t> payload);
     void on_finished(Slot& s, client::Outcome why);
+    void vanish(Slot& s);
+    void end_session(Slot& s, uint64_t wait_ns);
     bool may_send(Slot& s);
     void grant_credit();
 

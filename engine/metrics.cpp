@@ -110,6 +110,11 @@ std::vector<MetricFamily> MetricsServer::Collector::Collect() const {
                          s.control.pending));
     out.push_back(single("pomelo_handshakes_total", "Handshakes completed: connections accepted", MetricType::Counter,
                          static_cast<double>(s.control.accepted)));
+    MetricFamily closed = family("pomelo_connections_closed_total", "Connections closed, by reason", MetricType::Counter);
+    for (unsigned r = 0; r < Counters::kCloseReasons; ++r)
+        add(closed, {{"reason", server::name_of(static_cast<server::CloseReason>(r))}},
+            static_cast<double>(s.workers.protocol.closed[r]));
+    out.push_back(std::move(closed));
     out.push_back(single("pomelo_token_decrypts_total", "Private connect tokens decrypted (XChaCha20-Poly1305 opens)",
                          MetricType::Counter, static_cast<double>(s.control.token_decrypts)));
 

@@ -58,6 +58,9 @@ int cmd_summary(const char*, const char*, rte_tel_data* d) {
     add(d, "peers_disconnecting", s.workers.peers[3]);
     add(d, "pending_handshakes", s.control.pending);
     add(d, "connections_accepted", s.control.accepted);
+    for (unsigned r = 0; r < Counters::kCloseReasons; ++r)  // closed_client_disconnected, closed_timed_out, ...
+        add(d, ("closed_" + std::string(server::name_of(static_cast<server::CloseReason>(r)))).c_str(),
+            s.workers.protocol.closed[r]);
     add(d, "token_decrypts", s.control.token_decrypts);
     add(d, "rx_pps", static_cast<uint64_t>(s.rx_pps));
     add(d, "tx_pps", static_cast<uint64_t>(s.tx_pps));

@@ -39,6 +39,7 @@ Counters& Counters::operator+=(const Counters& o) {
     for (size_t i = 0; i < rx.size(); ++i) rx[i] += o.rx[i], tx[i] += o.tx[i];
     for (size_t i = 0; i < wire_drops.size(); ++i) wire_drops[i] += o.wire_drops[i];
     for (size_t i = 0; i < drops.size(); ++i) drops[i] += o.drops[i];
+    for (size_t i = 0; i < closed.size(); ++i) closed[i] += o.closed[i];
     return *this;
 }
 

@@ -50,6 +50,10 @@ struct Counters {
     std::array<uint64_t, wire::kPacketTypeCount> tx{};  // sent, by type
     std::array<uint64_t, wire::kWireErrorCount> wire_drops{};
     std::array<uint64_t, kDropReasonCount> drops{};
+    // Connections closed, by server::CloseReason (client_disconnected, timed_out,
+    // server_disconnected, server_stopped).
+    static constexpr unsigned kCloseReasons = 4;
+    std::array<uint64_t, kCloseReasons> closed{};
 
     void drop(wire::WireError e) { ++wire_drops[static_cast<unsigned>(e)]; }
     void drop(DropReason r) { ++drops[static_cast<unsigned>(r)]; }

@@ -46,6 +46,7 @@
 #include "engine/blast.hpp"
 #include "engine/client_pool.hpp"
 #include "engine/flood.hpp"
+#include "engine/impair.hpp"
 #include "tools/client_interactive.hpp"
 #include "tools/common/cli.hpp"
 #include "protocol/crypto/aead.hpp"
@@ -165,6 +166,18 @@ modes (--mode, default echo):
       --flood-kinds LIST     forged-request, expired-request, replayed-token, junk,
                              spoofed-sequence (default all), comma-separated
       --flood-sources N      forged source endpoints after the clients' (default 256)
+  soak                       churn until --duration: every client connects, sends --payloads
+                             payloads (at --rate) and ends its session, then starts another
+                             with a fresh token. One session in --vanish-every ends with the
+                             client going silent (no DISCONNECT: the server must time it out;
+                             it reconnects after --timeout + 1 s); the others disconnect.
+      --vanish-every N       (default 4; 0 = never)
+      --impair SPEC          (every mode but blast) impair the generator's own link, each way,
+                             as netem would: loss=P,dup=P,reorder=P,delay=D,jitter=D,
+                             reorder-delay=D,seed=N (P a fraction or a percentage, D e.g. 2ms
+                             or 500us; a reordered datagram is held reorder-delay longer,
+                             default delay + jitter + 1ms). E.g. --impair loss=5%,dup=5%,
+                             reorder=5%,delay=1ms,jitter=1ms
   -h, --help                 show this help
       --version              show the version
 
@@ -202,13 +215,16 @@ flight, then disconnect) and prints the summary; a second one exits at once.
 
 exit status: 0 every client connected, every echo checked came back byte-identical, none
 was lost (echo, flood, blast at a fixed --blast-rate; a search expects loss above the
-capacity) and every disconnect completed; 1 otherwise; 2 bad arguments.
+capacity) and every disconnect completed; soak: every client was served, every session
+connected and ended as its client chose, no echo mismatched or came twice, and the echoes
+lost are within what --impair explains (at most twice the expected share, plus 1 %);
+1 otherwise; 2 bad arguments.
 )";
 
 // ---------------------------------------------------------------------------------------------
 // Arguments
 
-enum class Mode { echo, blast, storm, flood };
+enum class Mode { echo, blast, storm, flood, soak };
 
 const char* mode_name(Mode m) {
     switch (m) {
@@ -216,6 +232,7 @@ const char* mode_name(Mode m) {
         case Mode::blast: return "blast";
         case Mode::storm: return "storm";
         case Mode::flood: return "flood";
+        case Mode::soak: return "soak";
     }
     return "?";
 }
@@ -255,6 +272,10 @@ struct Options {
     uint64_t connect_rate = 0;
     std::array<bool, engine::kFloodKindCount> flood_kinds{};
     uint32_t flood_sources = 256;
+    // soak
+    uint32_t vanish_every = 4;
+    // every mode but blast
+    engine::ImpairmentConfig impair;
 
     // Local endpoints: one per client, then the flood's forged sources.
     uint32_t endpoints() const { return clients + (mode == Mode::flood ? flood_sources : 0); }
@@ -297,12 +318,12 @@ std::optional<wire::Address> ip_plus(wire::Address a, uint32_t k) {
 uint32_t ports_per_ip(uint32_t base_port) { return std::min<uint32_t>(kPortsPerIp, 65536 - base_port); }
 
 Options parse_options(std::span<char* const> argv) {
-    static constexpr std::array<std::string_view, 26> kValued = {
+    static constexpr std::array<std::string_view, 28> kValued = {
         "--server",   "--key",      "--protocol-id", "--clients", "--bind",        "--base-port",
         "--payloads", "--size",     "--rate",        "--timeout", "--duration",    "--suite",
         "--client-id-base", "--driver", "--device", "--gateway-mac", "--in-flight", "--mode",
         "--blast-rate", "--trial", "--max-rate", "--verify-every", "--flood-rate", "--flood-kinds",
-        "--flood-sources", "--connect-rate"};
+        "--flood-sources", "--connect-rate", "--impair", "--vanish-every"};
     Options o;
     std::vector<std::string_view> seen;
     bool have_server = false, have_key = false, have_protocol = false;
@@ -400,7 +421,13 @@ Options parse_options(std::span<char* const> argv) {
             else if (v == "blast") o.mode = Mode::blast;
             else if (v == "storm" || v == "connect-storm") o.mode = Mode::storm;
             else if (v == "flood") o.mode = Mode::flood;
-            else usage_error("--mode: " + quote(v) + " is not a mode (want echo, blast, connect-storm or flood)");
+            else if (v == "soak") o.mode = Mode::soak;
+            else usage_error("--mode: " + quote(v) + " is not a mode (want echo, blast, connect-storm, flood or soak)");
+        } else if (name == "--impair") {
+            std::string error;
+            if (!engine::ImpairmentConfig::parse(std::string(v), o.impair, error)) usage_error("--impair: " + error);
+        } else if (name == "--vanish-every") {
+            o.vanish_every = static_cast<uint32_t>(number(name, v, 0, 1'000'000));
         } else if (name == "--blast-rate" || name == "--max-rate" || name == "--flood-rate") {
             const double r = number(name, v, 1, 1'000'000'000);
             (name == "--blast-rate" ? o.blast_rate : name == "--max-rate" ? o.max_rate : o.flood_rate) = r;
@@ -458,6 +485,12 @@ Options parse_options(std::span<char* const> argv) {
     };
     only_in(Mode::blast, {"--blast-rate", "--trial", "--max-rate", "--verify-every", "--raw"});
     only_in(Mode::flood, {"--flood-rate", "--flood-kinds", "--flood-sources"});
+    only_in(Mode::soak, {"--vanish-every"});
+    if (o.mode == Mode::blast && std::find(seen.begin(), seen.end(), "--impair") != seen.end())
+        usage_error("--impair: not with --mode blast (a capacity search counts every loss against the server)");
+    if (o.mode == Mode::soak && o.vanish_every && o.timeout < 0)
+        usage_error("--vanish-every: a server never times out a token with a negative --timeout (give "
+                    "--vanish-every 0 or a positive --timeout)");
     if (o.mode == Mode::flood && std::none_of(o.flood_kinds.begin(), o.flood_kinds.end(), [](bool b) { return b; }))
         o.flood_kinds.fill(true);
     if (o.mode == Mode::blast && std::find(seen.begin(), seen.end(), "--payloads") != seen.end())
@@ -845,6 +878,27 @@ std::string drive(engine::ClientPool& pool, uint64_t deadline_ns, const std::fun
     return stop_reason;
 }
 
+// Soak's verdict on echo loss: none without impairment; with it, at most twice the share
+// the impairment explains (a payload or its echo lost: 1 - (1 - loss)^2) plus 1 %.
+bool loss_explained(const engine::ImpairmentConfig& impair, const engine::ClientPoolStats& s, double& expected) {
+    expected = 1 - (1 - impair.loss) * (1 - impair.loss);
+    if (!s.payloads_sent) return true;
+    return static_cast<double>(s.lost()) <= (2 * expected + 0.01) * static_cast<double>(s.payloads_sent);
+}
+
+nlohmann::json impairment_json(const engine::ImpairedPort& p) {
+    auto dir = [](const engine::ImpairmentStats& d) {
+        return nlohmann::json{{"seen", d.seen},           {"lost", d.lost},           {"duplicated", d.duplicated},
+                              {"reordered", d.reordered}, {"delivered", d.delivered}, {"overflowed", d.overflowed}};
+    };
+    const engine::ImpairmentConfig& c = p.config();
+    return {{"config",
+             {{"loss", c.loss}, {"duplicate", c.duplicate}, {"reorder", c.reorder}, {"delay_ns", c.delay_ns},
+              {"jitter_ns", c.jitter_ns}, {"reorder_ns", c.reorder_ns}, {"seed", c.seed}}},
+            {"tx", dir(p.tx_stats())},
+            {"rx", dir(p.rx_stats())}};
+}
+
 // echo (and flood: echo clients with attack traffic beside them).
 int run_echo(Session& ss) {
     const Options& o = ss.o;
@@ -891,9 +945,13 @@ int run_echo(Session& ss) {
     });
     const Now end = pool.now();
     const engine::ClientPoolStats& s = pool.stats();
-    const bool ok = pool.done() && s.all_good(o.payloads);
+    // Over an impaired link, echoes may be lost, as many as the impairment explains.
+    double expected_loss = 0;
+    const bool ok = pool.done() && (o.impair.any() ? s.all_good_but_loss(o.payloads) && loss_explained(o.impair, s, expected_loss)
+                                                   : s.all_good(o.payloads));
     const drivers::PortStats port = ss.port.total_stats();
     nlohmann::json j = pool_json(o, s, port);
+    if (auto* imp = dynamic_cast<engine::ImpairedPort*>(&ss.port)) j["impairment"] = impairment_json(*imp);
     if (flood) {
         nlohmann::json kinds = nlohmann::json::object();
         for (unsigned k = 0; k < engine::kFloodKindCount; ++k)
@@ -1057,6 +1115,69 @@ int run_blast(Session& ss) {
     return ok ? kExitOk : kExitFailure;
 }
 
+// soak: churn (sessions that connect, talk, and disconnect or vanish) until --duration.
+int run_soak(Session& ss) {
+    const Options& o = ss.o;
+    engine::ClientPoolConfig pc = ss.pool_config();
+    pc.reconnect = true;
+    pc.reconnect_delay_ns = 100 * kMillisecond;
+    pc.vanish_every = o.vanish_every;
+    pc.vanish_wait_ns = o.timeout > 0 ? uint64_t(o.timeout) * kSecond + kSecond : 0;
+    engine::ClientPool pool(pc, ss.port, 0, ss.mbufs, ss.aead);
+    const Now start = pool.now();
+    pool.start(start);
+    Progress progress(o, start.ns);
+    const uint64_t deadline = start.ns + static_cast<uint64_t>(o.duration * 1e9);
+    const std::string stop_reason = drive(pool, deadline, [&](const Now& now) {
+        if (!progress.due(now.ns)) return;
+        const engine::ClientPoolStats& s = pool.stats();
+        progress.pool_line(now.ns, pool, "  sessions " + std::to_string(s.connected) + " vanished " +
+                                             std::to_string(s.vanished));
+    });
+    const Now end = pool.now();
+    const engine::ClientPoolStats& s = pool.stats();
+    uint32_t failed = 0, ended_otherwise = 0;
+    for (uint32_t c : s.connect_failed) failed += c;
+    for (unsigned k = 0; k < s.ended.size(); ++k)
+        if (k != static_cast<unsigned>(client::Outcome::disconnected)) ended_otherwise += s.ended[k];
+    double expected_loss = 0;
+    const bool loss_ok = loss_explained(o.impair, s, expected_loss);
+    const bool ok = stop_reason == "--duration reached" && pool.done() && s.clients_served == s.clients &&
+                    failed == 0 && ended_otherwise == 0 && s.payloads_mismatched == 0 && s.payloads_duplicated == 0 &&
+                    loss_ok;
+    const drivers::PortStats port = ss.port.total_stats();
+    nlohmann::json j = pool_json(o, s, port);
+    j["soak"] = {{"sessions", s.started},
+                 {"connected", s.connected},
+                 {"vanished", s.vanished},
+                 {"disconnected", s.ended[static_cast<unsigned>(client::Outcome::disconnected)]},
+                 {"ended_otherwise", ended_otherwise},
+                 {"clients_served", s.clients_served},
+                 {"expected_loss", expected_loss},
+                 {"loss_explained", loss_ok}};
+    if (auto* imp = dynamic_cast<engine::ImpairedPort*>(&ss.port)) j["impairment"] = impairment_json(*imp);
+    if (!o.json || !o.json_file.empty()) {
+        print_pool_text(o, s, port);
+        std::printf("soak:       %u sessions connected (%u vanished, %u disconnected, %u ended otherwise), "
+                    "%u of %u clients served\n",
+                    s.connected, s.vanished, s.ended[static_cast<unsigned>(client::Outcome::disconnected)],
+                    ended_otherwise, s.clients_served, s.clients);
+        if (auto* imp = dynamic_cast<engine::ImpairedPort*>(&ss.port)) {
+            const auto& t = imp->tx_stats();
+            const auto& r = imp->rx_stats();
+            std::printf("impaired:   %s; out %" PRIu64 " lost %" PRIu64 " dup %" PRIu64 " reordered %" PRIu64
+                        "; in %" PRIu64 " lost %" PRIu64 " dup %" PRIu64 " reordered %" PRIu64 "\n",
+                        imp->config().to_string().c_str(), t.seen, t.lost, t.duplicated, t.reordered, r.seen, r.lost,
+                        r.duplicated, r.reordered);
+        }
+        std::printf("echo loss:  %.2f %% (%.2f %% expected from the impairment: %s)\n",
+                    s.payloads_sent ? 100.0 * static_cast<double>(s.lost()) / static_cast<double>(s.payloads_sent) : 0.0,
+                    100 * expected_loss, loss_ok ? "explained" : "NOT explained");
+    }
+    print_result(o, j, ok, stop_reason == "--duration reached" ? "" : stop_reason, end.ns - start.ns);
+    return ok ? kExitOk : kExitFailure;
+}
+
 // connect-storm: rounds of --clients connecting at once and disconnecting at once, until
 // --duration; each round has fresh tokens and client ids.
 int run_storm(Session& ss) {
@@ -1197,13 +1318,18 @@ int run(int argc, char** argv) {
     // EAL.
     std::unique_ptr<drivers::Port> port = o.ethdev ? open_ethdev(o, mbufs) : open_sockets(o, mbufs);
 
+    // The impairment stage sits between the clients and the port (destroyed first: it sends
+    // what it still holds).
+    std::unique_ptr<engine::ImpairedPort> impaired;
+    if (o.impair.any()) impaired = std::make_unique<engine::ImpairedPort>(*port, o.impair);
     auto aead = crypto::make_best_burst();
-    Session session{o, key, *port, mbufs, *aead};
+    Session session{o, key, impaired ? *impaired : *port, mbufs, *aead};
     switch (o.mode) {
         case Mode::echo:
         case Mode::flood: return run_echo(session);
         case Mode::blast: return run_blast(session);
         case Mode::storm: return run_storm(session);
+        case Mode::soak: return run_soak(session);
     }
     return kExitFailure;
 }

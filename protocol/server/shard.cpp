@@ -25,6 +25,16 @@ const char* to_string(CloseReason r) {
     return "?";
 }
 
+const char* name_of(CloseReason r) {
+    switch (r) {
+        case CloseReason::client_disconnected: return "client_disconnected";
+        case CloseReason::timed_out: return "timed_out";
+        case CloseReason::server_disconnected: return "server_disconnected";
+        case CloseReason::server_stopped: return "server_stopped";
+    }
+    return "?";
+}
+
 Shard::Shard(const Config& config, uint32_t capacity, ShardHooks& hooks, Outbox& out)
     : config_(config),
       hooks_(hooks),
@@ -285,6 +295,7 @@ void Shard::close(Peer& p, CloseReason reason) {
     p.send_prepared.reset();
     free_.push_back(slot);
     --size_;
+    ++counters_.closed[static_cast<unsigned>(reason)];
     hooks_.on_close(id, client_id, address, reason);
 }
 

@@ -29,8 +29,10 @@ namespace pomelo::server {
 
 enum class PeerState : uint8_t { free = 0, unconfirmed, connected, disconnecting };
 enum class CloseReason : uint8_t { client_disconnected, timed_out, server_disconnected, server_stopped };
+static_assert(Counters::kCloseReasons == static_cast<unsigned>(CloseReason::server_stopped) + 1);
 const char* to_string(PeerState s);
 const char* to_string(CloseReason r);
+const char* name_of(CloseReason r);  // client_disconnected, timed_out, ...: for counters
 
 // A connection handle that detects reuse of its slot.
 struct PeerId {
