@@ -2,7 +2,8 @@
 // blast below capacity loses nothing and its sampled echoes verify; the capacity search
 // reports a capacity; connect-storm connects every client of every round; a flood's datagrams
 // show up in the server's drop counters under the reason each kind must get, one for one,
-// while the legitimate clients lose nothing; a server that corrupts echoes fails the run.
+// while the legitimate clients lose nothing; soak churns over an impaired link and the
+// server's counts agree; a server that corrupts echoes fails the run.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -191,6 +192,49 @@ TEST(Generator, FloodDropsOneForOneClientsUnharmed) {
     m.stop();
 }
 
+// Soak over the generator's impaired link: sessions churn (disconnect, vanish, reconnect),
+// every client is served, no echo differs or comes twice, and the server's own counts agree:
+// every session it accepted closed, the vanished ones by timing out.
+TEST(Generator, SoakChurnsThroughAnImpairedLink) {
+    Scratch s;
+    MemifPair m(s);
+    const std::string out = s.log("soak.json");
+    Process client(m.client({"--mode", "soak", "--clients", "20", "--payloads", "20", "--rate", "50", "--timeout", "2",
+                             "--duration", "6", "--impair", "loss=5%,dup=5%,reorder=5%,delay=1ms,jitter=1ms",
+                             "--json", out}),
+                   s.log("client"));
+    ASSERT_TRUE(client.wait_for(60s));
+    EXPECT_EQ(client.exit_code(), 0) << client.out() << client.err();
+    json r = read_json(out);
+    SCOPED_TRACE(r.dump());
+    EXPECT_TRUE(r["ok"].get<bool>());
+    const json& soak = r["soak"];
+    EXPECT_EQ(soak["clients_served"], 20);
+    EXPECT_GT(soak["vanished"].get<int>(), 0);
+    EXPECT_GT(soak["disconnected"].get<int>(), 20);  // more sessions than clients: they reconnected
+    EXPECT_EQ(soak["ended_otherwise"], 0);
+    EXPECT_EQ(r["clients"]["failed"], 0);
+    EXPECT_EQ(r["payloads"]["mismatched"], 0);
+    EXPECT_EQ(r["payloads"]["duplicated"], 0);  // duplicated datagrams stopped by replay protection
+    EXPECT_GT(r["payloads"]["lost"].get<uint64_t>(), 0u);
+    for (const char* dir : {"tx", "rx"})
+        for (const char* what : {"lost", "duplicated", "reordered"})
+            EXPECT_GT(r["impairment"][dir][what].get<uint64_t>(), 0u) << dir << " " << what;
+    const int connected = soak["connected"], aborted = r["clients"]["aborted"], vanished = soak["vanished"];
+    auto summary = wait_stats(m.srv, "summary", [](const json& j) {
+        return j["peers_connected"] == 0 && j["peers_unconfirmed"] == 0 && j["peers_disconnecting"] == 0;
+    });
+    ASSERT_TRUE(summary);
+    SCOPED_TRACE(summary->dump());
+    const int accepted = (*summary)["connections_accepted"];
+    EXPECT_GE(accepted, connected);
+    EXPECT_LE(accepted, connected + aborted);  // one accepted as the generator stopped is timed out
+    EXPECT_EQ((*summary)["peers_connected"], 0);
+    EXPECT_GE((*summary)["closed_timed_out"].get<int>(), vanished);
+    EXPECT_EQ((*summary)["closed_client_disconnected"].get<int>() + (*summary)["closed_timed_out"].get<int>(), accepted);
+    m.stop();
+}
+
 TEST(Generator, AServerThatCorruptsEchoesFailsTheRun) {
     Scratch s;
     {
@@ -214,6 +258,19 @@ TEST(Generator, AServerThatCorruptsEchoesFailsTheRun) {
         EXPECT_EQ(client.exit_code(), 1) << client.out() << client.err();
         json r = read_json(out);
         EXPECT_EQ(r["blast"]["mismatched"], 4);  // 2000 payloads, the server flipped every 500th
+        EXPECT_FALSE(r["ok"].get<bool>());
+        m.stop();
+    }
+    {
+        MemifPair m(s, {"--app", "corrupt-echo"});
+        const std::string out = s.log("soak.json");
+        Process client(m.client({"--mode", "soak", "--clients", "5", "--payloads", "100", "--rate", "500",
+                                 "--vanish-every", "0", "--duration", "2", "--json", out}),
+                       s.log("soak"));
+        ASSERT_TRUE(client.wait_for(60s));
+        EXPECT_EQ(client.exit_code(), 1) << client.out() << client.err();
+        json r = read_json(out);
+        EXPECT_GE(r["payloads"]["mismatched"].get<int>(), 1);  // thousands of payloads, every 500th flipped
         EXPECT_FALSE(r["ok"].get<bool>());
         m.stop();
     }
