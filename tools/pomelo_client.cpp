@@ -191,8 +191,8 @@ Against pomelo-server over net_memif (shared memory, two processes on one host):
   memif devargs (DPDK 22.11): role=server|client (default client); socket=NAME, the control
   socket (default /tmp/memif.sock), an abstract socket name unless socket-abstract=no (no file
   then); id=N to tell apart several interfaces on one socket (default 0); mac=MAC, the
-  port's MAC (the server's may be given to the client as --gateway-mac); rsize=LOG2 ring size, 1..14
-  (default 10: 1024 slots each way; the client's value is the one used); bsize=buffer bytes
+  port's MAC (the server's may be given to the client as --gateway-mac); rsize=LOG2 ring
+  size, 1..14 (default 10: 1024 slots each way; the client's value is the one used); bsize=buffer bytes
   (default 2048); secret=STRING, to be matched by the peer; zero-copy=yes (client only, needs
   EAL --single-file-segments; works with --no-huge). Start the server first (it listens);
   the client waits up to 10 s for the link to come up.
