@@ -65,6 +65,32 @@ std::string dpdk_error(const char* what, int rc) { return std::string(what) + ":
 
 std::atomic<unsigned> g_table_serial{0};
 
+// Why config.resolve cannot work, or "".
+std::string check_resolve(const EthdevConfig& c) {
+    const ResolveConfig& r = c.resolve;
+    if (!r.enabled) return r.gateway ? "a gateway IP needs address resolution enabled" : "";
+    if (c.gateway)
+        return "a gateway MAC and address resolution exclude each other (give the MAC or let the port resolve)";
+    if (c.queues != 1)
+        return "address resolution needs 1 queue, " + std::to_string(c.queues) +
+               " requested (ARP replies are not spread by RSS: they would reach a queue that did not ask)";
+    if (r.gateway) {
+        if (r.gateway->type == AddressType::none || r.gateway->ip == Address{}.ip)
+            return "gateway IP " + r.gateway->to_string() + " is not a station's address";
+        const bool have_family = std::any_of(c.local.begin(), c.local.end(),
+                                             [&](const Address& a) { return a.type == r.gateway->type; });
+        if (!have_family)
+            return "gateway IP " + r.gateway->to_string() + ": no local address of its family to ask from";
+    }
+    if (r.retry_ms < 10 || r.retry_ms > 60000)
+        return "resolve retry interval " + std::to_string(r.retry_ms) + " ms, want 10..60000";
+    if (r.tries < 1 || r.tries > 10) return "resolve tries " + std::to_string(r.tries) + ", want 1..10";
+    if (r.hold < 1 || r.hold > 64) return "resolve hold " + std::to_string(r.hold) + " datagrams, want 1..64";
+    if (r.destinations < 1 || r.destinations > 4096)
+        return "resolve destinations " + std::to_string(r.destinations) + ", want 1..4096";
+    return "";
+}
+
 }  // namespace
 
 // --- NeighbourTable ---
@@ -157,7 +183,7 @@ uint64_t NeighbourTable::lookup(const Key* keys, uint32_t n, LinkHop* hops) cons
 // --- EthdevPort: setup ---
 
 EthdevPort::EthdevPort(uint16_t port_id, const EthdevConfig& config)
-    : Port(config.queues), port_id_(port_id), local_(config.local), gateway_(config.gateway) {
+    : Port(config.queues), port_id_(port_id), local_(config.local), gateway_(config.gateway), pool_(config.pool) {
     char name[RTE_ETH_NAME_MAX_LEN] = {};
     rte_eth_dev_get_name_by_port(port_id, name);
     name_ = name;
@@ -169,6 +195,9 @@ EthdevPort::EthdevPort(uint16_t port_id, const EthdevConfig& config)
 }
 
 EthdevPort::~EthdevPort() {
+    for (Resolution& r : resolution_)
+        for (Pending& p : r.pending)
+            if (p.active) release(static_cast<uint16_t>(&r - resolution_.data()), p, nullptr);
     for (rte_ring* r : learn_inbox_) rte_ring_free(r);
     // A port that never started is left configured, so the caller can retry other settings.
     if (!started_) return;
@@ -259,8 +288,26 @@ bool EthdevPort::create_neighbour_tables(const EthdevConfig& config, std::string
     return true;
 }
 
+bool EthdevPort::setup_resolution(const EthdevConfig& config, std::string& error) {
+    const ResolveConfig& r = config.resolve;
+    if (!r.enabled) return true;
+    resolve_gateway_ = r.gateway;
+    resolve_hold_ = r.hold;
+    resolve_tries_ = r.tries;
+    resolve_retry_tsc_ = rte_get_tsc_hz() / 1000 * r.retry_ms;
+    if (resolve_retry_tsc_ == 0) return error = "cannot read the TSC frequency (needed to time requests)", false;
+    resolution_.resize(config.queues);
+    for (Resolution& q : resolution_) {
+        q.pending.resize(r.destinations);
+        q.held.resize(size_t{r.destinations} * r.hold);
+    }
+    mbufs_held_ += uint32_t{config.queues} * r.destinations * r.hold;
+    return true;
+}
+
 bool EthdevPort::start(const EthdevConfig& config, std::string& error) {
-    if (!configure(config, error) || !setup_queues(config, error) || !create_neighbour_tables(config, error))
+    if (!configure(config, error) || !setup_queues(config, error) || !create_neighbour_tables(config, error) ||
+        !setup_resolution(config, error))
         return false;
     if (config.promiscuous) {
         const int rc = rte_eth_promiscuous_enable(port_id_);
@@ -291,6 +338,10 @@ std::unique_ptr<Port> open_ethdev_port(const EthdevConfig& config, std::string& 
         error = prefix + "no mbuf pool";
         return nullptr;
     }
+    if (const std::string why = check_resolve(config); !why.empty()) {
+        error = prefix + why;
+        return nullptr;
+    }
     const std::optional<uint16_t> id = find_port(config.device);
     if (!id) {
         error = prefix + "unknown device (no DPDK port by that name or id)";
@@ -313,6 +364,7 @@ uint16_t EthdevPort::rx_burst(uint16_t queue, rte_mbuf** pkts, Address* from, ui
 uint16_t EthdevPort::rx_burst(uint16_t queue, rte_mbuf** pkts, Address* from, uint16_t* local_index, LinkHop* hop,
                               uint16_t n) {
     PortStats& st = stats_[queue];
+    if (!resolution_.empty() && resolution_[queue].active) resolve_due(queue);
     uint16_t got;
     {
         const quiesce::BurstScope in_burst;  // the PMD may be unmapping its rings (quiesce.hpp)
@@ -353,6 +405,12 @@ uint16_t EthdevPort::rx_burst(uint16_t queue, rte_mbuf** pkts, Address* from, ui
                     drops[n_drops++] = m;
                     ++st.tx_dropped;
                 }
+                break;
+            case l2l3::FrameKind::arp_reply:
+            case l2l3::FrameKind::neighbour_advert:
+                if (resolution_.empty()) ++st.neighbours_unsolicited;
+                else on_answer(queue, f);
+                drops[n_drops++] = m;
                 break;
             case l2l3::FrameKind::not_ours:
                 drops[n_drops++] = m;
@@ -434,6 +492,9 @@ uint16_t EthdevPort::prepare_tx(uint16_t queue, rte_mbuf** pkts, const Address* 
     LinkHop next_hops[kLookupChunk];
     rte_mbuf* drops[kLookupChunk];
     const LinkHop gateway = gateway_ ? LinkHop{*gateway_, 0} : LinkHop{};
+    const bool resolving = !resolution_.empty();
+    uint64_t now = 0;  // the TSC, read once per burst and only when something is to be resolved
+    uint32_t unresolved = 0;
     uint16_t ready = 0;
     for (uint16_t base = 0; base < n; base = static_cast<uint16_t>(base + kLookupChunk)) {
         const auto chunk = static_cast<uint16_t>(std::min<uint32_t>(kLookupChunk, n - base));
@@ -448,6 +509,15 @@ uint16_t EthdevPort::prepare_tx(uint16_t queue, rte_mbuf** pkts, const Address* 
                                  : gateway_                       ? &gateway
                                                                   : nullptr;
             const Address* src = local_index ? source_at(local_index[base + i], dst.type) : source_for(dst.type);
+            if (!hop && resolving) hop = resolved_gateway(queue, dst.type);
+            if (!hop && resolving && src && fits_mtu(m, dst.type)) {
+                if (now == 0) now = rte_rdtsc();
+                if (!hold(queue, m, dst, src, now)) {
+                    drops[n_drops++] = m;
+                    ++unresolved;
+                }
+                continue;
+            }
             if (hop && src && fits_mtu(m, dst.type) &&
                 l2l3::prepend_udp(m, view_.mac, hop->mac, *src, dst, offloads_, hop->vlan_tci))
                 pkts[ready++] = m;
@@ -457,6 +527,7 @@ uint16_t EthdevPort::prepare_tx(uint16_t queue, rte_mbuf** pkts, const Address* 
         if (n_drops) rte_pktmbuf_free_bulk(drops, n_drops);
         stats_[queue].tx_dropped += n_drops;
     }
+    stats_[queue].tx_unresolved += unresolved;
     return ready;
 }
 
@@ -468,6 +539,7 @@ uint16_t EthdevPort::tx_burst(uint16_t queue, rte_mbuf** pkts, const Address* to
 uint16_t EthdevPort::tx_burst(uint16_t queue, rte_mbuf** pkts, const Address* to, const uint16_t* local_index,
                               const LinkHop* via, uint16_t n) {
     PortStats& st = stats_[queue];
+    if (!resolution_.empty() && resolution_[queue].active) resolve_due(queue);
     const uint16_t ready = prepare_tx(queue, pkts, to, local_index, via, n);
     uint16_t sent = 0;
     if (ready) {
@@ -480,6 +552,144 @@ uint16_t EthdevPort::tx_burst(uint16_t queue, rte_mbuf** pkts, const Address* to
     }
     st.tx_datagrams += sent;
     return sent;
+}
+
+std::optional<LinkHop> EthdevPort::neighbour(uint16_t queue, const Address& ip) const {
+    if (queue >= neighbours_.size()) return std::nullopt;
+    const NeighbourTable::Key key = NeighbourTable::Key::of(ip);
+    LinkHop hop{};
+    if (neighbours_[queue].lookup(&key, 1, &hop) & 1) return hop;
+    return std::nullopt;
+}
+
+// --- EthdevPort: address resolution (only when configured; never on the known-neighbour path) ---
+
+bool EthdevPort::hold(uint16_t queue, rte_mbuf* m, const Address& to, const Address* from, uint64_t now) {
+    Resolution& r = resolution_[queue];
+    const bool via_gateway = resolve_gateway_ && resolve_gateway_->type == to.type;
+    const Address& target = via_gateway ? *resolve_gateway_ : to;
+    const NeighbourTable::Key key = NeighbourTable::Key::of(target);
+    Pending* slot = nullptr;
+    Pending* free_slot = nullptr;
+    // A linear scan: few IPs are ever being resolved at once, and only datagrams without a
+    // next hop come here.
+    for (uint32_t seen = 0, i = 0; i < r.pending.size() && (seen < r.active || !free_slot); ++i) {
+        Pending& p = r.pending[i];
+        if (!p.active) {
+            if (!free_slot) free_slot = &p;
+            continue;
+        }
+        ++seen;
+        if (std::memcmp(&p.key, &key, sizeof key) == 0) {
+            slot = &p;
+            break;
+        }
+    }
+    if (!slot) {
+        if (!free_slot) return false;  // too many IPs being resolved at once
+        slot = free_slot;
+        *slot = Pending{};
+        slot->key = key;
+        slot->ip = target;
+        slot->ip.port = 0;
+        slot->gateway = via_gateway;
+        slot->active = true;
+        ++r.active;
+        solicit(queue, *slot, now);
+    }
+    if (slot->held == resolve_hold_) return false;
+    const size_t at = static_cast<size_t>(slot - r.pending.data()) * resolve_hold_ + slot->held++;
+    r.held[at] = Held{m, to, from};
+    return true;
+}
+
+void EthdevPort::solicit(uint16_t queue, Pending& p, uint64_t now) {
+    PortStats& st = stats_[queue];
+    ++p.tries;
+    p.next_tsc = now + resolve_retry_tsc_;
+    const Address* from = source_for(p.ip.type);  // checked by hold's caller: a datagram had one
+    rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+    const bool ipv4 = p.ip.type == AddressType::ipv4;
+    bool built = m && from &&
+                 (ipv4 ? l2l3::make_arp_request(m, view_.mac, *from, p.ip)
+                       : l2l3::make_neighbour_solicit(m, view_.mac, *from, p.ip));
+    uint16_t sent = 0;
+    if (built) {
+        const quiesce::BurstScope in_burst;
+        sent = rte_eth_tx_burst(port_id_, queue, &m, 1);
+    }
+    if (sent == 0) {  // this try is spent all the same: a pool or ring that stays full still ends
+        if (m) rte_pktmbuf_free(m);
+        ++st.tx_dropped;
+        return;
+    }
+    ++(ipv4 ? st.arp_requests : st.nd_solicits);
+}
+
+void EthdevPort::resolve_due(uint16_t queue) {
+    Resolution& r = resolution_[queue];
+    const uint64_t now = rte_rdtsc();
+    for (uint32_t seen = 0, i = 0; i < r.pending.size() && seen < r.active; ++i) {
+        Pending& p = r.pending[i];
+        if (!p.active) continue;
+        ++seen;
+        if (now < p.next_tsc) continue;
+        if (p.tries < resolve_tries_) {
+            solicit(queue, p, now);
+        } else {
+            ++stats_[queue].neighbours_failed;
+            release(queue, p, nullptr);
+            --seen;  // release took it out of r.active
+        }
+    }
+}
+
+void EthdevPort::on_answer(uint16_t queue, const l2l3::RxFrame& f) {
+    Resolution& r = resolution_[queue];
+    const NeighbourTable::Key key = NeighbourTable::Key::of(f.src);
+    for (uint32_t seen = 0, i = 0; i < r.pending.size() && seen < r.active; ++i) {
+        Pending& p = r.pending[i];
+        if (!p.active) continue;
+        ++seen;
+        if (std::memcmp(&p.key, &key, sizeof key) != 0) continue;
+        const LinkHop hop{f.link_addr, f.vlan_tci};
+        PortStats& st = stats_[queue];
+        ++st.neighbours_resolved;
+        st.neighbours_evicted += neighbours_[queue].learn(&key, &hop, 1);
+        if (p.gateway) r.gateway_hop[p.ip.type == AddressType::ipv6] = hop;
+        release(queue, p, &hop);
+        return;
+    }
+    ++stats_[queue].neighbours_unsolicited;  // not asked for, or no longer: a frame proves nothing
+}
+
+void EthdevPort::release(uint16_t queue, Pending& p, const LinkHop* hop) {
+    Resolution& r = resolution_[queue];
+    PortStats& st = stats_[queue];
+    Held* held = &r.held[static_cast<size_t>(&p - r.pending.data()) * resolve_hold_];
+    rte_mbuf* out[64];  // hold <= 64
+    uint16_t n_out = 0, lost = 0;
+    for (uint32_t i = 0; i < p.held; ++i) {
+        Held& h = held[i];
+        if (hop && l2l3::prepend_udp(h.m, view_.mac, hop->mac, *h.from, h.to, offloads_, hop->vlan_tci)) {
+            out[n_out++] = h.m;
+        } else {
+            rte_pktmbuf_free(h.m);
+            ++lost;
+        }
+        h.m = nullptr;
+    }
+    uint16_t sent = 0;
+    if (n_out) {
+        const quiesce::BurstScope in_burst;
+        sent = rte_eth_tx_burst(port_id_, queue, out, n_out);
+    }
+    if (sent < n_out) rte_pktmbuf_free_bulk(out + sent, n_out - sent);
+    st.tx_datagrams += sent;
+    st.tx_dropped += lost + (n_out - sent);
+    if (!hop) st.tx_unresolved += lost;
+    p = Pending{};
+    --r.active;
 }
 
 }  // namespace pomelo::drivers

@@ -1,10 +1,17 @@
 // A Port over a DPDK ethdev: any PMD (memif, af_xdp, af_packet, tap, ring, null, real NICs).
 // The port speaks just enough Ethernet / IPv4 / IPv6 to be a UDP endpoint on a link: it
 // answers ARP and neighbour solicitations for its addresses and hands over only UDP payloads
-// addressed to its endpoints, each with the MAC and VLAN tag it came from. It learns nothing
-// by itself: a frame proves nothing about its source address, so the caller teaches it
-// (learn_neighbours) the peers whose datagrams authenticated, and answers the others through
-// tx_burst's per-datagram next hop.
+// addressed to its endpoints, each with the MAC and VLAN tag it came from. By default it
+// learns nothing by itself: a frame proves nothing about its source address, so the caller
+// teaches it (learn_neighbours) the peers whose datagrams authenticated, and answers the
+// others through tx_burst's per-datagram next hop. That is the server's model.
+//
+// A client or load generator instead turns on address resolution (EthdevConfig::resolve): a
+// datagram with no next hop is held (a few per destination) while the port asks for the
+// destination's, or the configured gateway's, MAC (an ARP request, RFC 826, or a neighbour
+// solicitation, RFC 4861), once a second by default, giving up after three. Only the answer
+// to an outstanding request is learned (into the queue's neighbour table); anything else
+// claiming an address is counted and ignored. Learned next hops do not age out.
 //
 // Threading: queue q's rx_burst and tx_burst run on one lcore; different queues may run on
 // different lcores concurrently. Each queue therefore has its own neighbour table (a plain
@@ -33,6 +40,19 @@
 
 namespace pomelo::drivers {
 
+// Address resolution of next hops (see the header comment). Off by default.
+struct ResolveConfig {
+    bool enabled = false;
+    // When set: every destination of this IP's family goes through it (the router), and it
+    // is this IP that is resolved (port ignored). Otherwise each destination is resolved
+    // itself (all on the link).
+    std::optional<wire::Address> gateway;
+    uint32_t retry_ms = 1000;   // between two requests for one IP (RFC 1122 §2.3.2.1: 1 s); 10..60000
+    uint32_t tries = 3;         // requests before giving up on it (as Linux); 1..10
+    uint32_t hold = 4;          // datagrams held per IP being resolved; more are dropped; 1..64
+    uint32_t destinations = 64; // IPs being resolved at once, per queue; 1..4096
+};
+
 struct EthdevConfig {
     std::string device;                     // DPDK port name ("net_memif0") or numeric port id
     std::vector<wire::Address> local;       // UDP endpoints served; 1..65535 (hashed when many)
@@ -43,6 +63,7 @@ struct EthdevConfig {
     std::optional<rte_ether_addr> gateway;  // next hop for destinations not learned
     bool promiscuous = false;
     uint32_t neighbours = 16384;            // neighbour table capacity, per queue (at least 64)
+    ResolveConfig resolve;                  // excludes `gateway`; needs queues == 1
 };
 
 // IP -> next hop (MAC and VLAN tag) for the peers one queue was taught. Bounded: when full,
@@ -117,6 +138,10 @@ public:
     l2l3::TxOffloads tx_offloads() const { return offloads_; }
     bool rss() const override { return rss_; }
     uint32_t mbufs_held() const override { return mbufs_held_; }
+    bool resolves() const { return !resolution_.empty(); }
+    // The next hop queue `queue`'s neighbour table holds for `ip` (port ignored), if any.
+    // Reads the table: call it on the queue's lcore (or when nothing else runs).
+    std::optional<LinkHop> neighbour(uint16_t queue, const wire::Address& ip) const;
 
 private:
     friend std::unique_ptr<Port> open_ethdev_port(const EthdevConfig&, std::string&);
@@ -143,6 +168,43 @@ private:
     }
     bool fits_mtu(const rte_mbuf* m, wire::AddressType family) const;
 
+    // Address resolution, on the queue's lcore. One IP being resolved and what waits for it.
+    struct Pending {
+        NeighbourTable::Key key{};  // the IP asked for
+        wire::Address ip;
+        uint64_t next_tsc = 0;  // when the next request goes, or (after the last) we give up
+        uint32_t tries = 0;     // requests sent
+        uint32_t held = 0;      // datagrams held, at hold_at(slot, 0 .. held - 1)
+        bool gateway = false;   // the family's gateway: its answer serves every destination
+        bool active = false;
+    };
+    struct Held {
+        rte_mbuf* m;
+        wire::Address to;
+        const wire::Address* from;  // into local_
+    };
+    struct Resolution {
+        std::vector<Pending> pending;  // config.resolve.destinations slots
+        std::vector<Held> held;        // `hold` per slot
+        uint32_t active = 0;
+        LinkHop gateway_hop[2]{};      // the resolved gateway, IPv4 and IPv6; zero: not yet
+    };
+    bool setup_resolution(const EthdevConfig& config, std::string& error);
+    const LinkHop* resolved_gateway(uint16_t queue, wire::AddressType family) const {
+        const LinkHop& g = resolution_[queue].gateway_hop[family == wire::AddressType::ipv6];
+        return g.known() ? &g : nullptr;
+    }
+    // Holds `m` for `to` (from `from`) until its next hop answers, asking for it if nobody
+    // has yet. False when it cannot be held (no slot, hold full): the caller drops it.
+    bool hold(uint16_t queue, rte_mbuf* m, const wire::Address& to, const wire::Address* from, uint64_t now);
+    // Sends the request for slot `p` (and counts it).
+    void solicit(uint16_t queue, Pending& p, uint64_t now);
+    // Retries requests that are due and gives up on those tried enough (reads the TSC once).
+    void resolve_due(uint16_t queue);
+    // An ARP reply or neighbour advertisement to us: learned if we asked, else counted.
+    void on_answer(uint16_t queue, const l2l3::RxFrame& f);
+    void release(uint16_t queue, Pending& p, const LinkHop* hop);  // sends (hop) or drops what p holds
+
     uint16_t port_id_;
     std::string name_;
     std::vector<wire::Address> local_;
@@ -160,6 +222,12 @@ private:
     // Per queue: entries learn_neighbours could not post (written by any thread; the queue's
     // lcore copies it into its stats).
     std::unique_ptr<std::atomic<uint64_t>[]> learn_lost_;
+    // Resolution (empty when off): per queue, written by the queue's lcore only.
+    std::vector<Resolution> resolution_;
+    std::optional<wire::Address> resolve_gateway_;
+    uint32_t resolve_hold_ = 0, resolve_tries_ = 0;
+    uint64_t resolve_retry_tsc_ = 0;
+    rte_mempool* pool_ = nullptr;  // requests are built in its mbufs
 };
 
 // Configures, starts and returns the port, or nullptr with `error` set to one line naming the

@@ -195,14 +195,15 @@ RxFrame parse_ipv4(const Frame& fr) {
 
 // --- IPv6 neighbour solicitation ---
 
-// Walks the ND options after the NS body; false if one is malformed (RFC 4861 §7.1.1).
-bool read_source_link_addr(const uint8_t* opts, uint32_t len, bool& found, rte_ether_addr& mac) {
+// Walks the ND options after an NS / NA body; false if one is malformed (RFC 4861 §7.1.1,
+// §7.1.2). `found` says whether a link-layer address option of `type` was there.
+bool read_link_addr(const uint8_t* opts, uint32_t len, uint8_t type, bool& found, rte_ether_addr& mac) {
     found = false;
     for (uint32_t off = 0; off < len;) {
         if (len - off < 2 || opts[off + 1] == 0) return false;
         const uint32_t opt_len = uint32_t{opts[off + 1]} * 8;
         if (opt_len > len - off) return false;
-        if (opts[off] == kNdOptSourceLinkAddr && opt_len == sizeof(NdLinkAddrOption)) {
+        if (opts[off] == type && opt_len == sizeof(NdLinkAddrOption)) {
             std::memcpy(&mac, opts + off + 2, sizeof mac);
             found = true;
         }
@@ -211,13 +212,37 @@ bool read_source_link_addr(const uint8_t* opts, uint32_t len, bool& found, rte_e
     return true;
 }
 
+// An advertisement addressed to one of our IPs: the answer to a solicitation of ours, if the
+// port sent one. Without a target link-layer address it teaches nothing: not ours.
+RxFrame parse_neighbour_advert(const Frame& fr, const rte_ipv6_hdr* ip, const NdMessage* nd, uint16_t icmp_len) {
+    if (!fr.us.owns_ip(AddressType::ipv6, ip->dst_addr)) return verdict(FrameKind::not_ours);
+    if (nd->code != 0 || ip->hop_limits != kNdHopLimit || ipv6_l4_sum(ip, nd) != 0xffff || nd->target[0] == 0xff)
+        return verdict(FrameKind::malformed);
+    bool has_tll = false;
+    rte_ether_addr tll{};
+    const auto* opts = reinterpret_cast<const uint8_t*>(nd) + sizeof(NdMessage);
+    if (!read_link_addr(opts, icmp_len - sizeof(NdMessage), kNdOptTargetLinkAddr, has_tll, tll))
+        return verdict(FrameKind::malformed);
+    if (!has_tll) return verdict(FrameKind::not_ours);
+    if (!rte_is_valid_assigned_ether_addr(&tll)) return verdict(FrameKind::malformed);
+    RxFrame f;
+    f.kind = FrameKind::neighbour_advert;
+    f.l2_len = fr.l2_len;
+    f.l3_len = sizeof(rte_ipv6_hdr);
+    f.src = ip_only(AddressType::ipv6, nd->target);
+    f.dst = ip_only(AddressType::ipv6, ip->dst_addr);
+    f.link_addr = tll;
+    return f;
+}
+
 RxFrame parse_neighbour_solicit(const Frame& fr, const rte_ipv6_hdr* ip, uint16_t icmp_len) {
     const uint32_t nd_off = uint32_t{fr.l2_len} + sizeof(rte_ipv6_hdr);
     if (icmp_len < 4 || fr.avail < nd_off + 4) return verdict(FrameKind::malformed);
     const auto* nd = header_at<NdMessage>(fr, nd_off);
-    if (nd->type != kNdNeighbourSolicit) return verdict(FrameKind::not_ours);
-    // A solicitation is small: all of it sits in the first segment.
+    if (nd->type != kNdNeighbourSolicit && nd->type != kNdNeighbourAdvert) return verdict(FrameKind::not_ours);
+    // A solicitation or advertisement is small: all of it sits in the first segment.
     if (icmp_len < sizeof(NdMessage) || fr.avail < nd_off + icmp_len) return verdict(FrameKind::malformed);
+    if (nd->type == kNdNeighbourAdvert) return parse_neighbour_advert(fr, ip, nd, icmp_len);
     if (!fr.us.owns_ip(AddressType::ipv6, nd->target)) return verdict(FrameKind::not_ours);
     if (nd->code != 0 || ip->hop_limits != kNdHopLimit || ipv6_l4_sum(ip, nd) != 0xffff)
         return verdict(FrameKind::malformed);
@@ -225,7 +250,8 @@ RxFrame parse_neighbour_solicit(const Frame& fr, const rte_ipv6_hdr* ip, uint16_
     bool has_sll = false;
     rte_ether_addr sll{};
     const auto* opts = reinterpret_cast<const uint8_t*>(nd) + sizeof(NdMessage);
-    if (!read_source_link_addr(opts, icmp_len - sizeof(NdMessage), has_sll, sll)) return verdict(FrameKind::malformed);
+    if (!read_link_addr(opts, icmp_len - sizeof(NdMessage), kNdOptSourceLinkAddr, has_sll, sll))
+        return verdict(FrameKind::malformed);
     const bool dad = is_unspecified(ip->src_addr);  // duplicate address detection probe
     if (dad && (has_sll || !is_solicited_node_of(ip->dst_addr, nd->target))) return verdict(FrameKind::malformed);
 
@@ -270,12 +296,16 @@ RxFrame parse_arp(const Frame& fr) {
         rte_be_to_cpu_16(arp->arp_protocol) != RTE_ETHER_TYPE_IPV4 || arp->arp_hlen != RTE_ETHER_ADDR_LEN ||
         arp->arp_plen != 4)
         return verdict(FrameKind::malformed);
-    if (rte_be_to_cpu_16(arp->arp_opcode) != RTE_ARP_OP_REQUEST) return verdict(FrameKind::not_ours);
+    const uint16_t op = rte_be_to_cpu_16(arp->arp_opcode);
+    if (op != RTE_ARP_OP_REQUEST && op != RTE_ARP_OP_REPLY) return verdict(FrameKind::not_ours);
     const Address target = ipv4_of(arp->arp_data.arp_tip);
     if (!fr.us.owns_ip(AddressType::ipv4, target.ip.data())) return verdict(FrameKind::not_ours);
+    // A reply claiming a broadcast, multicast or zero MAC would black-hole what we send.
+    if (op == RTE_ARP_OP_REPLY && !rte_is_valid_assigned_ether_addr(&arp->arp_data.arp_sha))
+        return verdict(FrameKind::malformed);
 
     RxFrame f;
-    f.kind = FrameKind::arp_request;
+    f.kind = op == RTE_ARP_OP_REQUEST ? FrameKind::arp_request : FrameKind::arp_reply;
     f.l2_len = fr.l2_len;
     f.src = ipv4_of(arp->arp_data.arp_sip);
     f.dst = target;
@@ -504,6 +534,59 @@ bool make_neighbour_advert(rte_mbuf* m, const RxFrame& f, const rte_ether_addr& 
     std::memcpy(nd->target, f.dst.ip.data(), 16);
     auto* opt = reinterpret_cast<NdLinkAddrOption*>(nd + 1);
     opt->type = kNdOptTargetLinkAddr;
+    opt->length = 1;
+    std::memcpy(opt->mac, our_mac.addr_bytes, RTE_ETHER_ADDR_LEN);
+    nd->checksum = static_cast<uint16_t>(~ipv6_l4_sum(ip, nd));
+    m->ol_flags &= ~RTE_MBUF_F_TX_OFFLOAD_MASK;
+    return true;
+}
+
+bool make_arp_request(rte_mbuf* m, const rte_ether_addr& our_mac, const Address& our_ip, const Address& target) {
+    if (our_ip.type != AddressType::ipv4 || target.type != AddressType::ipv4) return false;
+    auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(m, kMinFrame));
+    if (eth == nullptr) return false;
+    std::memset(eth, 0, kMinFrame);  // the padding, and an unknown target hardware address
+    std::memset(eth->dst_addr.addr_bytes, 0xff, RTE_ETHER_ADDR_LEN);
+    eth->src_addr = our_mac;
+    eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP);
+    auto* arp = reinterpret_cast<rte_arp_hdr*>(eth + 1);
+    arp->arp_hardware = rte_cpu_to_be_16(RTE_ARP_HRD_ETHER);
+    arp->arp_protocol = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+    arp->arp_hlen = RTE_ETHER_ADDR_LEN;
+    arp->arp_plen = 4;
+    arp->arp_opcode = rte_cpu_to_be_16(RTE_ARP_OP_REQUEST);
+    arp->arp_data.arp_sha = our_mac;
+    arp->arp_data.arp_sip = be32_of(our_ip);
+    arp->arp_data.arp_tip = be32_of(target);
+    m->ol_flags &= ~RTE_MBUF_F_TX_OFFLOAD_MASK;
+    return true;
+}
+
+bool make_neighbour_solicit(rte_mbuf* m, const rte_ether_addr& our_mac, const Address& our_ip,
+                            const Address& target) {
+    if (our_ip.type != AddressType::ipv6 || target.type != AddressType::ipv6) return false;
+    const uint16_t icmp_len = sizeof(NdMessage) + sizeof(NdLinkAddrOption);
+    const uint16_t len = sizeof(rte_ether_hdr) + sizeof(rte_ipv6_hdr) + icmp_len;
+    auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(m, len));
+    if (eth == nullptr) return false;
+    std::memset(eth, 0, len);
+    eth->dst_addr = solicited_node_mac(target.ip.data());
+    eth->src_addr = our_mac;
+    eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6);
+    auto* ip = reinterpret_cast<rte_ipv6_hdr*>(eth + 1);
+    ip->vtc_flow = rte_cpu_to_be_32(6u << 28);
+    ip->payload_len = rte_cpu_to_be_16(icmp_len);
+    ip->proto = kIcmp6Proto;
+    ip->hop_limits = kNdHopLimit;
+    std::memcpy(ip->src_addr, our_ip.ip.data(), 16);
+    static constexpr uint8_t solicited_prefix[13] = {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0xff};
+    std::memcpy(ip->dst_addr, solicited_prefix, sizeof solicited_prefix);
+    std::memcpy(ip->dst_addr + 13, target.ip.data() + 13, 3);
+    auto* nd = reinterpret_cast<NdMessage*>(ip + 1);
+    nd->type = kNdNeighbourSolicit;
+    std::memcpy(nd->target, target.ip.data(), 16);
+    auto* opt = reinterpret_cast<NdLinkAddrOption*>(nd + 1);
+    opt->type = kNdOptSourceLinkAddr;
     opt->length = 1;
     std::memcpy(opt->mac, our_mac.addr_bytes, RTE_ETHER_ADDR_LEN);
     nd->checksum = static_cast<uint16_t>(~ipv6_l4_sum(ip, nd));

@@ -1,6 +1,7 @@
 // Ethernet / IPv4 / IPv6 / UDP over an mbuf, as much as a UDP endpoint needs: classify a
 // received frame (and check it), strip it down to the UDP payload, prepend headers for sending,
-// and answer address resolution (ARP, IPv6 neighbour discovery) in place.
+// answer address resolution (ARP, IPv6 neighbour discovery) in place, and build the requests
+// of our own (RFC 826 ARP request, RFC 4861 neighbour solicitation) when the port resolves.
 //
 // No allocation, no state: the port that owns the mbufs keeps the counters and the neighbour
 // table. Received headers must sit in the first segment (any PMD with >= 128-byte segments);
@@ -86,6 +87,8 @@ enum class FrameKind : uint8_t {
     udp,                // a UDP datagram for one of our endpoints, checked
     arp_request,        // an ARP request for one of our IPv4 addresses, checked
     neighbour_solicit,  // an NS for one of our IPv6 addresses, checked
+    arp_reply,          // an ARP reply to one of our IPv4 addresses, checked (whether we asked is the port's call)
+    neighbour_advert,   // an NA to one of our IPv6 addresses with a target link-layer address, checked
     not_ours,           // well-formed but for someone or something else
     malformed,          // truncated, inconsistent, bad checksum, fragment
 };
@@ -97,10 +100,13 @@ struct RxFrame {
     uint16_t l3_len = 0;       // IPv4 header with options / IPv6 fixed header; 0 for ARP
     uint16_t payload_len = 0;  // udp: UDP payload bytes
     // udp: the frame's source MAC; arp: the sender's hardware address; ns: its source
-    // link-layer option, else the frame's source. Where a reply goes; never learned here.
+    // link-layer option, else the frame's source; na: its target link-layer option. Where a
+    // reply goes, or (arp_reply, na) what the answer claims; never learned here.
     rte_ether_addr link_addr{};
-    wire::Address src;  // udp: source endpoint; arp/ns: the sender's IP (port 0)
-    wire::Address dst;  // udp: our endpoint; arp/ns: our IP asked for (port 0)
+    // udp: source endpoint; arp/ns: the sender's IP; arp_reply: the IP resolved (sender);
+    // na: its target (the IP resolved). Port 0 but for udp.
+    wire::Address src;
+    wire::Address dst;  // udp: our endpoint; arp/ns: our IP asked for; arp_reply/na: our IP (port 0)
     uint16_t local_index = LocalView::kNone;  // udp: index of dst in LocalView::endpoints()
 };
 
@@ -137,6 +143,22 @@ void make_arp_reply(rte_mbuf* m, const RxFrame& f, const rte_ether_addr& our_mac
 // advertisement (target link-layer address option, ICMPv6 checksum), in place. False if the
 // mbuf has no tailroom for the option.
 bool make_neighbour_advert(rte_mbuf* m, const RxFrame& f, const rte_ether_addr& our_mac);
+
+// Ethernet minimum frame (without FCS): requests we build are padded to it.
+inline constexpr uint16_t kMinFrame = RTE_ETHER_MIN_LEN - RTE_ETHER_CRC_LEN;
+
+// Makes the empty mbuf `m` an ARP request (RFC 826): broadcast, from `our_mac` / `our_ip`,
+// asking who has `target` (IPv4; ports ignored). Padded to 60 bytes. False (mbuf left for
+// the caller to free) if it has too little room or an address is not IPv4.
+bool make_arp_request(rte_mbuf* m, const rte_ether_addr& our_mac, const wire::Address& our_ip,
+                      const wire::Address& target);
+
+// Makes the empty mbuf `m` a neighbour solicitation (RFC 4861 §4.3, §7.2.2) for `target`
+// (IPv6; ports ignored), from `our_ip`, to the target's solicited-node multicast group, with
+// our source link-layer address option. False if it has too little room or an address is not
+// IPv6.
+bool make_neighbour_solicit(rte_mbuf* m, const rte_ether_addr& our_mac, const wire::Address& our_ip,
+                            const wire::Address& target);
 
 // 33:33:ff:xx:xx:xx, where solicitations for `ip` are sent (RFC 4291 §2.7.1, RFC 2464 §7).
 rte_ether_addr solicited_node_mac(const uint8_t* ip6);

@@ -14,6 +14,12 @@ PortStats& PortStats::operator+=(const PortStats& o) {
     rx_truncated += o.rx_truncated;
     neighbours_evicted += o.neighbours_evicted;
     neighbours_lost += o.neighbours_lost;
+    arp_requests += o.arp_requests;
+    nd_solicits += o.nd_solicits;
+    neighbours_resolved += o.neighbours_resolved;
+    neighbours_unsolicited += o.neighbours_unsolicited;
+    neighbours_failed += o.neighbours_failed;
+    tx_unresolved += o.tx_unresolved;
     return *this;
 }
 

@@ -42,10 +42,17 @@ struct PortStats {
     uint64_t arp_replies = 0;    // ARP requests for our IPv4 addresses answered
     uint64_t nd_adverts = 0;     // IPv6 neighbour solicitations for our addresses answered
     uint64_t tx_datagrams = 0;   // accepted by the device
-    uint64_t tx_dropped = 0;     // device queue full, no route (unknown neighbour), too big
+    uint64_t tx_dropped = 0;     // device queue full, no route (unknown neighbour), too big, unresolved
     uint64_t rx_truncated = 0;   // datagram larger than the receive buffer (socket driver)
     uint64_t neighbours_evicted = 0;  // neighbour table full: an entry made room for a new one
     uint64_t neighbours_lost = 0;     // learn_neighbours found the queue's inbox full
+    // Address resolution (EthdevConfig::resolve; a server leaves it off):
+    uint64_t arp_requests = 0;            // ARP requests we sent for a next hop (RFC 826)
+    uint64_t nd_solicits = 0;             // neighbour solicitations we sent for a next hop (RFC 4861)
+    uint64_t neighbours_resolved = 0;     // next hops learned from the answer to one of those
+    uint64_t neighbours_unsolicited = 0;  // ARP replies / advertisements to us nobody asked for: ignored
+    uint64_t neighbours_failed = 0;       // destinations given up on: no answer after every try
+    uint64_t tx_unresolved = 0;  // of tx_dropped: datagrams without a next hop (hold full, resolution failed)
 
     PortStats& operator+=(const PortStats& o);
 };

@@ -56,6 +56,8 @@ constexpr PortCounter kPortCounters[] = {
     {"pomelo_port_tx_datagrams_total", "Datagrams the device accepted", &drivers::PortStats::tx_datagrams},
     {"pomelo_port_tx_dropped_total", "Datagrams not sent: queue full, unknown neighbour, too big",
      &drivers::PortStats::tx_dropped},
+    {"pomelo_port_neighbours_unsolicited_total", "ARP replies or neighbour advertisements nobody asked for, ignored",
+     &drivers::PortStats::neighbours_unsolicited},
 };
 
 }  // namespace

@@ -95,6 +95,12 @@ int cmd_packets(const char*, const char*, rte_tel_data* d) {
     add(d, "port_nd_adverts", p.nd_adverts);
     add(d, "port_tx_datagrams", p.tx_datagrams);
     add(d, "port_tx_dropped", p.tx_dropped);
+    add(d, "port_arp_requests", p.arp_requests);
+    add(d, "port_nd_solicits", p.nd_solicits);
+    add(d, "port_neighbours_resolved", p.neighbours_resolved);
+    add(d, "port_neighbours_unsolicited", p.neighbours_unsolicited);
+    add(d, "port_neighbours_failed", p.neighbours_failed);
+    add(d, "port_tx_unresolved", p.tx_unresolved);
     return 0;
 }
 

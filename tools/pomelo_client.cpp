@@ -125,7 +125,11 @@ options:
                              (default 50000)
       --device NAME          ethdev: DPDK device name or port id (default: the first port)
       --gateway-mac MAC      ethdev: the MAC every datagram is sent to (the server's, or the
-                             router's): the client does not resolve addresses. Required.
+                             router's); nothing is resolved. Without it the port resolves the
+                             next hop itself: ARP (IPv4) or neighbour solicitation (IPv6), one
+                             request a second, three tries, first datagrams held meanwhile
+      --gateway IP           ethdev: the router to resolve and send through, when the server
+                             is not on the link (default: resolve the server's own address)
       --payloads K           payloads per client (default 100)
       --size BYTES           payload size, 8..1200 (default 64)
       --rate PPS             payloads per second per client; 0 = as fast as the window of
@@ -192,14 +196,16 @@ Against pomelo-server over net_memif (shared memory, two processes on one host):
       -- --bind 198.18.0.1:40000 --protocol-id 0x1 --key key
   pomelo-client --no-huge --no-pci -m 256 --file-prefix cli -l 0 \
       --vdev net_memif0,role=client,socket=/tmp/pomelo-memif.sock,mac=02:00:00:00:00:02 \
-      -- --driver ethdev --gateway-mac 02:00:00:00:00:01 --server 198.18.0.1:40000 \
+      -- --driver ethdev --server 198.18.0.1:40000 \
       --bind 198.18.1.1 --key key --protocol-id 0x1 --clients 100 --payloads 100
+
+  (the client finds the server's MAC by ARP; --gateway-mac 02:00:00:00:00:01 would skip that)
 
   memif devargs (DPDK 22.11): role=server|client (default client); socket=NAME, the control
   socket (default /tmp/memif.sock), an abstract socket name unless socket-abstract=no (no file
   then); id=N to tell apart several interfaces on one socket (default 0); mac=MAC, the
-  port's MAC (give the server's to the client as --gateway-mac); rsize=LOG2 ring size, 1..14
-  (default 10: 1024 slots each way; the client's value is the one used); bsize=buffer bytes
+  port's MAC (the server's may be given to the client as --gateway-mac); rsize=LOG2 ring
+  size, 1..14 (default 10: 1024 slots each way; the client's value is the one used); bsize=buffer bytes
   (default 2048); secret=STRING, to be matched by the peer; zero-copy=yes (client only, needs
   EAL --single-file-segments; works with --no-huge). Start the server first (it listens);
   the client waits up to 10 s for the link to come up.
@@ -241,6 +247,8 @@ struct Options {
     bool ethdev = false;
     std::string device;
     std::optional<rte_ether_addr> gateway;
+    std::optional<wire::Address> gateway_ip;  // --gateway: the router to resolve
+    std::string gateway_text;
     std::optional<uint32_t> in_flight;
     wire::Address server;
     std::string key_file;
@@ -318,12 +326,12 @@ std::optional<wire::Address> ip_plus(wire::Address a, uint32_t k) {
 uint32_t ports_per_ip(uint32_t base_port) { return std::min<uint32_t>(kPortsPerIp, 65536 - base_port); }
 
 Options parse_options(std::span<char* const> argv) {
-    static constexpr std::array<std::string_view, 28> kValued = {
+    static constexpr std::array<std::string_view, 29> kValued = {
         "--server",   "--key",      "--protocol-id", "--clients", "--bind",        "--base-port",
         "--payloads", "--size",     "--rate",        "--timeout", "--duration",    "--suite",
         "--client-id-base", "--driver", "--device", "--gateway-mac", "--in-flight", "--mode",
         "--blast-rate", "--trial", "--max-rate", "--verify-every", "--flood-rate", "--flood-kinds",
-        "--flood-sources", "--connect-rate", "--impair", "--vanish-every"};
+        "--flood-sources", "--connect-rate", "--impair", "--vanish-every", "--gateway"};
     Options o;
     std::vector<std::string_view> seen;
     bool have_server = false, have_key = false, have_protocol = false;
@@ -371,6 +379,10 @@ Options parse_options(std::span<char* const> argv) {
                 rte_is_zero_ether_addr(&mac))
                 usage_error("--gateway-mac: " + quote(v) + " is not a unicast MAC address (want aa:bb:cc:dd:ee:ff)");
             o.gateway = mac;
+        } else if (name == "--gateway") {
+            o.gateway_ip = parse_ip(v);
+            o.gateway_text = std::string(v);
+            if (!o.gateway_ip) usage_error("--gateway: " + quote(v) + " is not an IPv4 or IPv6 address");
         } else if (name == "--in-flight") {
             o.in_flight = static_cast<uint32_t>(number(name, v, 0, 1u << 30));
         } else if (name == "--server") {
@@ -466,12 +478,14 @@ Options parse_options(std::span<char* const> argv) {
     if (!have_protocol) usage_error("--protocol-id is required (try '" + std::string(kProg) + " --help')");
     if (o.ethdev) {
         if (!o.bind) usage_error("--bind: required with --driver ethdev (the clients' first local IP)");
-        if (!o.gateway)
-            usage_error("--gateway-mac: required with --driver ethdev (the client does not resolve addresses: "
-                        "give the server's MAC, e.g. the mac= of its memif)");
+        if (o.gateway && o.gateway_ip)
+            usage_error("--gateway: not with --gateway-mac (the MAC is the next hop: nothing to resolve)");
+        if (o.gateway_ip && o.gateway_ip->type != o.server.type)
+            usage_error("--gateway: " + quote(o.gateway_text) + " is not of the server's family (" +
+                        o.server.to_string() + ")");
         if (o.base_port == 0) usage_error("--base-port: 0 (ephemeral ports) is for --driver socket only");
     } else {
-        for (const char* opt : {"--device", "--gateway-mac"})
+        for (const char* opt : {"--device", "--gateway-mac", "--gateway"})
             if (std::find(seen.begin(), seen.end(), opt) != seen.end())
                 usage_error(std::string(opt) + ": only with --driver ethdev");
         if (o.base_port != 0 && o.base_port + o.endpoints() - 1 > 65535)
@@ -655,7 +669,13 @@ nlohmann::json pool_json(const Options& o, const engine::ClientPoolStats& s, con
                  {"rx_not_ours", port.rx_not_ours},
                  {"rx_malformed", port.rx_malformed},
                  {"tx_datagrams", port.tx_datagrams},
-                 {"tx_dropped", port.tx_dropped}};
+                 {"tx_dropped", port.tx_dropped},
+                 {"tx_unresolved", port.tx_unresolved},
+                 {"arp_requests", port.arp_requests},
+                 {"nd_solicits", port.nd_solicits},
+                 {"neighbours_resolved", port.neighbours_resolved},
+                 {"neighbours_unsolicited", port.neighbours_unsolicited},
+                 {"neighbours_failed", port.neighbours_failed}};
     return j;
 }
 
@@ -681,9 +701,14 @@ void print_pool_text(const Options& o, const engine::ClientPoolStats& s, const d
                     duration_text(s.echo_rtt.quantile(0.999)).c_str(), duration_text(s.ping_rtt_mean_ns()).c_str());
     }
     if (port.tx_dropped || port.rx_truncated || port.rx_malformed)
-        std::printf("port:       %" PRIu64 " sends dropped, %" PRIu64 " datagrams truncated, %" PRIu64
-                    " malformed\n",
-                    port.tx_dropped, port.rx_truncated, port.rx_malformed);
+        std::printf("port:       %" PRIu64 " sends dropped (%" PRIu64 " without a next hop), %" PRIu64
+                    " datagrams truncated, %" PRIu64 " malformed\n",
+                    port.tx_dropped, port.tx_unresolved, port.rx_truncated, port.rx_malformed);
+    if (port.neighbours_failed || port.neighbours_unsolicited)
+        std::printf("resolution: %" PRIu64 " next hops resolved, %" PRIu64 " never answered (%" PRIu64
+                    " ARP requests, %" PRIu64 " neighbour solicitations sent), %" PRIu64 " unsolicited answers ignored\n",
+                    port.neighbours_resolved, port.neighbours_failed, port.arp_requests, port.nd_solicits,
+                    port.neighbours_unsolicited);
 }
 
 void print_result(const Options& o, nlohmann::json& j, bool ok, const std::string& stop_reason, uint64_t elapsed_ns) {
@@ -773,6 +798,9 @@ std::unique_ptr<drivers::Port> open_ethdev(const Options& o, rte_mempool* mbufs)
     }
     c.pool = mbufs;
     c.gateway = o.gateway;
+    // Without a MAC the port finds the next hop itself (ARP / ND), as a host on the link would.
+    c.resolve.enabled = !o.gateway;
+    c.resolve.gateway = o.gateway_ip;
     c.queues = 1;
     c.neighbours = 1024;  // the server (and whatever else talks to us)
     std::string error;

@@ -8,7 +8,10 @@
 #include <rte_ethdev.h>
 #include <rte_ring.h>
 
+#include <chrono>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -885,6 +888,258 @@ TEST_F(EthdevPortTest, RefusesMoreEndpointsThanAnIndexCanName) {
     std::string error;
     EXPECT_EQ(drivers::open_ethdev_port(config(cable_->server, local), error), nullptr);
     EXPECT_NE(error.find("at most 65534"), std::string::npos) << error;
+}
+
+// --- address resolution (the client side; EthdevConfig::resolve) ---
+// The port is on the cable's server end; the test plays the station it resolves, answering
+// with the same l2l3 code the port answers others with.
+
+class Resolving : public EthdevPortTest {
+protected:
+    std::unique_ptr<Port> open_resolving(const std::function<void(drivers::ResolveConfig&)>& edit = {}) {
+        drivers::ResolveConfig r;
+        r.enabled = true;
+        if (edit) edit(r);
+        EthdevConfig c = config(cable_->server, {kServer4, kServer6});
+        c.resolve = r;
+        return open(c);
+    }
+    // The answer a station at `ip` with `mac` gives to `request` (an ARP request or neighbour
+    // solicitation), or nothing when the request is not for it.
+    static Bytes answer(const Bytes& request, const rte_ether_addr& mac, const wire::Address& ip) {
+        const drivers::l2l3::LocalView station{mac, std::span<const wire::Address>(&ip, 1)};
+        rte_mbuf* m = frame_mbuf(request);
+        const drivers::l2l3::RxFrame f = drivers::l2l3::parse_frame(m, station);
+        Bytes out;
+        if (f.kind == drivers::l2l3::FrameKind::arp_request) {
+            drivers::l2l3::make_arp_reply(m, f, mac);
+            out = bytes_of(m);
+        } else if (f.kind == drivers::l2l3::FrameKind::neighbour_solicit &&
+                   drivers::l2l3::make_neighbour_advert(m, f, mac)) {
+            out = bytes_of(m);
+        }
+        rte_pktmbuf_free(m);
+        return out;
+    }
+    static uint16_t send_many(Port& p, size_t n, const wire::Address& to) {
+        std::vector<rte_mbuf*> pkts;
+        std::vector<wire::Address> dst(n, to);
+        for (size_t i = 0; i < n; ++i) pkts.push_back(payload_mbuf(pattern(20, static_cast<uint8_t>(i))));
+        return p.tx_burst(0, pkts.data(), dst.data(), nullptr, static_cast<uint16_t>(n));
+    }
+    static bool is_arp_request_for(const Bytes& f, const wire::Address& ip) {
+        return f.size() >= 42 && be16_at(f, 12) == RTE_ETHER_TYPE_ARP && be16_at(f, 20) == RTE_ARP_OP_REQUEST &&
+               std::equal(f.begin() + 38, f.begin() + 42, ip.ip.begin());
+    }
+    static std::optional<LinkHop> neighbour(const Port& p, const wire::Address& ip) {
+        return static_cast<const EthdevPort&>(p).neighbour(0, ip);
+    }
+};
+
+TEST_F(Resolving, AsksOnceHoldsAFewAndSendsThemWhenAnswered) {
+    auto port = open_resolving([](auto& r) { r.hold = 4; });
+    ASSERT_NE(port, nullptr);
+    EXPECT_EQ(send_many(*port, 6, kClient4), 0);  // nothing known: none goes to the device yet
+    std::vector<Bytes> out = cable_->sent_by_server();
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_TRUE(is_arp_request_for(out[0], kClient4));
+    EXPECT_TRUE(std::equal(out[0].begin() + 28, out[0].begin() + 32, kServer4.ip.begin()));  // from our IP
+    PortStats s = port->stats(0);
+    EXPECT_EQ(s.arp_requests, 1u);
+    EXPECT_EQ(s.tx_unresolved, 2u);  // past the 4 held
+    EXPECT_EQ(s.tx_dropped, 2u);
+
+    cable_->inject(answer(out[0], kClientMac, kClient4));
+    EXPECT_TRUE(receive(*port).empty());
+    out = cable_->sent_by_server();
+    ASSERT_EQ(out.size(), 4u);
+    for (size_t i = 0; i < out.size(); ++i) {
+        EXPECT_TRUE(same_mac(out[i], 0, kClientMac));
+        EXPECT_TRUE(l4_checksum_ok(out[i]));
+        const Bytes payload(out[i].begin() + kEth + kIp4 + kUdp, out[i].end());
+        EXPECT_EQ(payload, pattern(20, static_cast<uint8_t>(i)));  // in the order sent
+    }
+    s = port->stats(0);
+    EXPECT_EQ(s.neighbours_resolved, 1u);
+    EXPECT_EQ(s.tx_datagrams, 4u);
+    const std::optional<LinkHop> hop = neighbour(*port, kClient4);
+    ASSERT_TRUE(hop);
+    EXPECT_TRUE(rte_is_same_ether_addr(&hop->mac, &kClientMac));
+
+    // Known now: straight out, no request.
+    EXPECT_EQ(send(*port, pattern(5, 9), kClient4), 1);
+    out = cable_->sent_by_server();
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_TRUE(same_mac(out[0], 0, kClientMac));
+    EXPECT_EQ(port->stats(0).arp_requests, 1u);
+}
+
+TEST_F(Resolving, AnswersNobodyAskedForTeachNothing) {
+    auto port = open_resolving();
+    ASSERT_NE(port, nullptr);
+    // A reply to a request the port never sent (built here as if it had).
+    rte_mbuf* m = rte_pktmbuf_alloc(pool());
+    ASSERT_TRUE(drivers::l2l3::make_arp_request(m, rte_ether_addr{}, kServer4, kClient4));
+    const Bytes forged = answer(bytes_of(m), kOtherMac, kClient4);
+    rte_pktmbuf_free(m);
+    ASSERT_FALSE(forged.empty());
+    cable_->inject(forged);
+    EXPECT_TRUE(receive(*port).empty());
+    EXPECT_EQ(port->stats(0).neighbours_unsolicited, 1u);
+    EXPECT_EQ(port->stats(0).neighbours_resolved, 0u);
+    EXPECT_FALSE(neighbour(*port, kClient4));
+
+    // Asked for now, the true answer wins; the forged one, replayed, is unsolicited again.
+    EXPECT_EQ(send(*port, pattern(5, 1), kClient4), 0);
+    std::vector<Bytes> out = cable_->sent_by_server();
+    ASSERT_EQ(out.size(), 1u);
+    cable_->inject(answer(out[0], kClientMac, kClient4));
+    cable_->inject(forged);
+    EXPECT_TRUE(receive(*port).empty());
+    EXPECT_EQ(port->stats(0).neighbours_unsolicited, 2u);
+    const std::optional<LinkHop> hop = neighbour(*port, kClient4);
+    ASSERT_TRUE(hop);
+    EXPECT_TRUE(rte_is_same_ether_addr(&hop->mac, &kClientMac));
+    out = cable_->sent_by_server();
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_TRUE(same_mac(out[0], 0, kClientMac));
+
+    // A port that does not resolve (a server) counts them the same way and learns nothing.
+    auto server_cable = std::make_unique<RingCable>(1);
+    EthdevConfig sc = config(server_cable->server, {kServer4});
+    auto server = open(sc);
+    ASSERT_NE(server, nullptr);
+    server_cable->inject(forged);
+    EXPECT_TRUE(receive(*server).empty());
+    EXPECT_EQ(server->stats(0).neighbours_unsolicited, 1u);
+    EXPECT_FALSE(neighbour(*server, kClient4));
+    server.reset();
+}
+
+TEST_F(Resolving, Ipv6GoesByNeighbourSolicitation) {
+    auto port = open_resolving();
+    ASSERT_NE(port, nullptr);
+    EXPECT_EQ(send_many(*port, 2, kClient6), 0);
+    std::vector<Bytes> out = cable_->sent_by_server();
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0][kEth + kIp6], 135);
+    EXPECT_TRUE(l4_checksum_ok(out[0]));
+    EXPECT_EQ(port->stats(0).nd_solicits, 1u);
+    const Bytes advert = answer(out[0], kClientMac, kClient6);
+    ASSERT_FALSE(advert.empty());
+    cable_->inject(advert);
+    EXPECT_TRUE(receive(*port).empty());
+    out = cable_->sent_by_server();
+    ASSERT_EQ(out.size(), 2u);
+    for (const Bytes& f : out) {
+        EXPECT_TRUE(same_mac(f, 0, kClientMac));
+        EXPECT_EQ(be16_at(f, 12), RTE_ETHER_TYPE_IPV6);
+        EXPECT_TRUE(l4_checksum_ok(f));
+    }
+    EXPECT_EQ(port->stats(0).neighbours_resolved, 1u);
+}
+
+TEST_F(Resolving, AGatewayIpIsResolvedOnceForEveryDestinationOfItsFamily) {
+    const wire::Address router = v4(198, 18, 0, 254, 0);
+    auto port = open_resolving([&](auto& r) { r.gateway = router; });
+    ASSERT_NE(port, nullptr);
+    const wire::Address far1 = v4(198, 19, 1, 1, 7000), far2 = v4(198, 19, 2, 2, 7000);
+    EXPECT_EQ(send(*port, pattern(5, 1), far1), 0);
+    EXPECT_EQ(send(*port, pattern(5, 2), far2), 0);
+    std::vector<Bytes> out = cable_->sent_by_server();
+    ASSERT_EQ(out.size(), 1u);  // one request, for the router
+    EXPECT_TRUE(is_arp_request_for(out[0], router));
+    cable_->inject(answer(out[0], kGatewayMac, router));
+    EXPECT_TRUE(receive(*port).empty());
+    out = cable_->sent_by_server();
+    ASSERT_EQ(out.size(), 2u);
+    EXPECT_TRUE(same_mac(out[0], 0, kGatewayMac));
+    EXPECT_TRUE(same_mac(out[1], 0, kGatewayMac));
+    EXPECT_TRUE(std::equal(out[0].begin() + kEth + 16, out[0].begin() + kEth + 20, far1.ip.begin()));
+    EXPECT_TRUE(std::equal(out[1].begin() + kEth + 16, out[1].begin() + kEth + 20, far2.ip.begin()));
+    EXPECT_EQ(send(*port, pattern(5, 3), v4(198, 19, 3, 3, 7000)), 1);  // through the known router
+    out = cable_->sent_by_server();
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_TRUE(same_mac(out[0], 0, kGatewayMac));
+    EXPECT_EQ(port->stats(0).arp_requests, 1u);
+    // IPv6 has no gateway here: its destinations are resolved themselves.
+    EXPECT_EQ(send(*port, pattern(5, 4), kClient6), 0);
+    out = cable_->sent_by_server();
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0][kEth + kIp6], 135);
+}
+
+TEST_F(Resolving, GivesUpAfterTheTriesAndDropsWhatItHeld) {
+    auto port = open_resolving([](auto& r) { r.retry_ms = 20, r.tries = 3; });
+    ASSERT_NE(port, nullptr);
+    EXPECT_EQ(send_many(*port, 3, kClient4), 0);
+    const auto start = std::chrono::steady_clock::now();
+    while (port->stats(0).neighbours_failed == 0 && std::chrono::steady_clock::now() - start < std::chrono::seconds(5)) {
+        EXPECT_TRUE(receive(*port).empty());  // the retries run from the receive loop
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    const auto took = std::chrono::steady_clock::now() - start;
+    const PortStats s = port->stats(0);
+    EXPECT_EQ(s.neighbours_failed, 1u);
+    EXPECT_GE(took, std::chrono::milliseconds(55));  // three tries, 20 ms apart, then the last wait
+    std::vector<Bytes> out = cable_->sent_by_server();
+    ASSERT_EQ(out.size(), 3u);
+    for (const Bytes& f : out) EXPECT_TRUE(is_arp_request_for(f, kClient4));
+    EXPECT_EQ(s.arp_requests, 3u);
+    EXPECT_EQ(s.tx_unresolved, 3u);
+    EXPECT_EQ(s.tx_dropped, 3u);
+    EXPECT_EQ(s.tx_datagrams, 0u);
+    // Too late: the answer is no longer asked for.
+    cable_->inject(answer(out[0], kClientMac, kClient4));
+    EXPECT_TRUE(receive(*port).empty());
+    EXPECT_EQ(port->stats(0).neighbours_unsolicited, 1u);
+    EXPECT_FALSE(neighbour(*port, kClient4));
+    // A new datagram starts again; closing the port with it held leaks nothing (TearDown).
+    EXPECT_EQ(send(*port, pattern(5, 5), kClient4), 0);
+    EXPECT_EQ(port->stats(0).arp_requests, 4u);
+}
+
+TEST_F(Resolving, TooManyDestinationsAtOnceAreDroppedAndCounted) {
+    auto port = open_resolving([](auto& r) { r.hold = 1, r.destinations = 2; });
+    ASSERT_NE(port, nullptr);
+    EXPECT_EQ(send(*port, pattern(5, 1), v4(198, 18, 0, 11, 1)), 0);
+    EXPECT_EQ(send(*port, pattern(5, 2), v4(198, 18, 0, 12, 1)), 0);
+    EXPECT_EQ(send(*port, pattern(5, 3), v4(198, 18, 0, 13, 1)), 0);  // no slot left
+    EXPECT_EQ(cable_->sent_by_server().size(), 2u);
+    EXPECT_EQ(port->stats(0).arp_requests, 2u);
+    EXPECT_EQ(port->stats(0).tx_unresolved, 1u);
+}
+
+TEST_F(Resolving, BadConfigurationIsRefusedInOneLine) {
+    struct Case {
+        std::function<void(EthdevConfig&)> edit;
+        const char* says;
+    };
+    const Case cases[] = {
+        {[](EthdevConfig& c) { c.gateway = kGatewayMac; }, "exclude each other"},
+        {[](EthdevConfig& c) { c.queues = 2; }, "needs 1 queue"},
+        {[](EthdevConfig& c) { c.resolve.gateway = v6(0xfe, 0); }, "no local address of its family"},
+        {[](EthdevConfig& c) { c.resolve.gateway = v4(0, 0, 0, 0, 0); }, "not a station's address"},
+        {[](EthdevConfig& c) { c.resolve.enabled = false, c.resolve.gateway = v4(198, 18, 0, 254, 0); },
+         "needs address resolution enabled"},
+        {[](EthdevConfig& c) { c.resolve.retry_ms = 5; }, "retry interval 5 ms"},
+        {[](EthdevConfig& c) { c.resolve.tries = 0; }, "tries 0"},
+        {[](EthdevConfig& c) { c.resolve.hold = 65; }, "hold 65"},
+        {[](EthdevConfig& c) { c.resolve.destinations = 0; }, "destinations 0"},
+    };
+    for (const Case& k : cases) {
+        EthdevConfig c = config(cable_->server, {kServer4});
+        c.resolve.enabled = true;
+        k.edit(c);
+        std::string error;
+        EXPECT_EQ(drivers::open_ethdev_port(c, error), nullptr) << k.says;
+        EXPECT_NE(error.find(k.says), std::string::npos) << error;
+        EXPECT_NE(error.find(cable_->server), std::string::npos) << error;
+        EXPECT_EQ(error.find('\n'), std::string::npos);
+    }
+    EthdevConfig fine = config(cable_->server, {kServer4});
+    fine.resolve.enabled = true;
+    EXPECT_NE(open(fine), nullptr);
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 // replies leave behind, checked against an independent checksum.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "drivers/l2l3.hpp"
 #include "tests/drivers/frames.hpp"
 
@@ -318,13 +320,99 @@ TEST_F(L2l3, ArpRequestForUsBecomesTheReply) {
     EXPECT_EQ(kind(arp_request(kClientMac, kClient4, v4(198, 18, 0, 9, 0))), FrameKind::not_ours);
     Bytes reply = arp_request(kClientMac, kClient4, kServer4);
     put_be16(reply, 20, RTE_ARP_OP_REPLY);
-    EXPECT_EQ(kind(reply), FrameKind::not_ours);
+    EXPECT_EQ(kind(reply), FrameKind::arp_reply);  // whether we asked is the port's call
     Bytes bad = arp_request(kClientMac, kClient4, kServer4);
     bad[18] = 8;
     EXPECT_EQ(kind(bad), FrameKind::malformed);
     // A probe from 0.0.0.0 is answered too.
     const RxFrame probe = parse(arp_request(kClientMac, v4(0, 0, 0, 0, 0), kServer4));
     EXPECT_EQ(probe.kind, FrameKind::arp_request);
+}
+
+// The client side: our request, answered by our own responder (as the server's port does),
+// and the answer read back.
+TEST_F(L2l3, OurArpRequestIsAnsweredAndTheReplyReadsBack) {
+    const LocalView client_view{kClientMac, std::span<const wire::Address>(&kClient4, 1)};
+    release();
+    m_ = rte_pktmbuf_alloc(pool());
+    ASSERT_NE(m_, nullptr);
+    ASSERT_TRUE(l2l3::make_arp_request(m_, kClientMac, kClient4, kServer4));
+    const Bytes q = bytes_of(m_);
+    ASSERT_EQ(q.size(), 60u);  // padded to the Ethernet minimum
+    EXPECT_TRUE(std::all_of(q.begin(), q.begin() + 6, [](uint8_t b) { return b == 0xff; }));
+    EXPECT_TRUE(std::equal(q.begin() + 6, q.begin() + 12, kClientMac.addr_bytes));
+    EXPECT_EQ(be16_at(q, 12), RTE_ETHER_TYPE_ARP);
+    EXPECT_EQ(be16_at(q, 14), RTE_ARP_HRD_ETHER);
+    EXPECT_EQ(be16_at(q, 16), RTE_ETHER_TYPE_IPV4);
+    EXPECT_EQ(q[18], 6);
+    EXPECT_EQ(q[19], 4);
+    EXPECT_EQ(be16_at(q, 20), RTE_ARP_OP_REQUEST);
+    EXPECT_TRUE(std::equal(q.begin() + 22, q.begin() + 28, kClientMac.addr_bytes));  // sha
+    EXPECT_TRUE(std::equal(q.begin() + 28, q.begin() + 32, kClient4.ip.begin()));     // spa
+    EXPECT_TRUE(std::all_of(q.begin() + 32, q.begin() + 38, [](uint8_t b) { return b == 0; }));  // tha
+    EXPECT_TRUE(std::equal(q.begin() + 38, q.begin() + 42, kServer4.ip.begin()));     // tpa
+
+    const RxFrame asked = l2l3::parse_frame(m_, view_);  // the server's view
+    ASSERT_EQ(asked.kind, FrameKind::arp_request);
+    l2l3::make_arp_reply(m_, asked, kServerMac);
+    const RxFrame answer = l2l3::parse_frame(m_, client_view);
+    ASSERT_EQ(answer.kind, FrameKind::arp_reply);
+    EXPECT_EQ(answer.src, wire::Address::ipv4({198, 18, 0, 1}, 0));
+    EXPECT_TRUE(rte_is_same_ether_addr(&answer.link_addr, &kServerMac));
+
+    // Not for a MAC a station can have.
+    Bytes bad = bytes_of(m_);
+    std::fill(bad.begin() + 22, bad.begin() + 28, 0xff);
+    release();
+    m_ = frame_mbuf(bad);
+    EXPECT_EQ(l2l3::parse_frame(m_, client_view).kind, FrameKind::malformed);
+    // Nor a family the request cannot carry.
+    rte_mbuf* other = rte_pktmbuf_alloc(pool());
+    EXPECT_FALSE(l2l3::make_arp_request(other, kClientMac, kClient6, kServer4));
+    rte_pktmbuf_free(other);
+}
+
+TEST_F(L2l3, OurNeighbourSolicitationIsAnsweredAndTheAdvertisementReadsBack) {
+    const LocalView client_view{kClientMac, std::span<const wire::Address>(&kClient6, 1)};
+    release();
+    m_ = rte_pktmbuf_alloc(pool());
+    ASSERT_NE(m_, nullptr);
+    ASSERT_TRUE(l2l3::make_neighbour_solicit(m_, kClientMac, kClient6, kServer6));
+    const Bytes q = bytes_of(m_);
+    ASSERT_EQ(q.size(), kEth + kIp6 + 32);
+    const rte_ether_addr group = l2l3::solicited_node_mac(kServer6.ip.data());
+    EXPECT_TRUE(std::equal(q.begin(), q.begin() + 6, group.addr_bytes));
+    EXPECT_EQ(q[kEth + 7], 255);  // hop limit
+    EXPECT_EQ(q[kEth + 24], 0xff);  // ff02::1:ff00:1
+    EXPECT_EQ(q[kEth + 35], 0x01);
+    EXPECT_EQ(q[kEth + 36], 0xff);
+    EXPECT_EQ(q[kEth + 39], 0x01);
+    EXPECT_EQ(q[kEth + kIp6], 135);
+    EXPECT_TRUE(l4_checksum_ok(q));
+    EXPECT_EQ(q[kEth + kIp6 + 24], 1);  // source link-layer address option
+    EXPECT_TRUE(std::equal(q.begin() + kEth + kIp6 + 26, q.begin() + kEth + kIp6 + 32, kClientMac.addr_bytes));
+
+    const RxFrame asked = l2l3::parse_frame(m_, view_);
+    ASSERT_EQ(asked.kind, FrameKind::neighbour_solicit);
+    EXPECT_TRUE(rte_is_same_ether_addr(&asked.link_addr, &kClientMac));
+    ASSERT_TRUE(l2l3::make_neighbour_advert(m_, asked, kServerMac));
+    const RxFrame answer = l2l3::parse_frame(m_, client_view);
+    ASSERT_EQ(answer.kind, FrameKind::neighbour_advert);
+    EXPECT_EQ(answer.src, wire::Address::ipv6(kServer6.ip, 0));
+    EXPECT_TRUE(rte_is_same_ether_addr(&answer.link_addr, &kServerMac));
+
+    // A corrupted advertisement is malformed; one for someone else is not ours.
+    Bytes bad = bytes_of(m_);
+    bad[kEth + kIp6 + 8] ^= 1;  // the target
+    release();
+    m_ = frame_mbuf(bad);
+    EXPECT_EQ(l2l3::parse_frame(m_, client_view).kind, FrameKind::malformed);
+    fix_icmp6_checksum(bad);
+    release();
+    m_ = frame_mbuf(bad);
+    EXPECT_EQ(l2l3::parse_frame(m_, client_view).kind, FrameKind::neighbour_advert);
+    const LocalView third_view{kOtherMac, std::span<const wire::Address>(&kServer6, 1)};
+    EXPECT_EQ(l2l3::parse_frame(m_, third_view).kind, FrameKind::not_ours);
 }
 
 TEST_F(L2l3, NeighbourSolicitationBecomesAValidAdvertisement) {

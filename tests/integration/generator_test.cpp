@@ -35,13 +35,14 @@ struct MemifPair {
             s.log("server"));
         EXPECT_TRUE(server->wait_output("pomelo-server: serving", 20s)) << server->out() << server->err();
     }
-    std::vector<std::string> client(std::vector<std::string> ours) const {
+    // With `gateway_mac` false the generator finds the server's MAC itself (ARP).
+    std::vector<std::string> client(std::vector<std::string> ours, bool gateway_mac = true) const {
         std::vector<std::string> a = {kClient, "--no-huge", "--no-pci", "-m", "512", "--file-prefix", cli,
                                       "--log-level", "error", "-l", "0", "--vdev",
                                       "net_memif0,role=client,socket=" + sock + ",mac=02:00:00:00:00:02,rsize=12", "--",
-                                      "--driver", "ethdev", "--gateway-mac", "02:00:00:00:00:01", "--server",
-                                      "198.18.0.1:40000", "--bind", "198.18.1.1", "--key", s.key, "--protocol-id",
-                                      "0x7070", "--quiet"};
+                                      "--driver", "ethdev", "--server", "198.18.0.1:40000", "--bind", "198.18.1.1",
+                                      "--key", s.key, "--protocol-id", "0x7070", "--quiet"};
+        if (gateway_mac) a.insert(a.end(), {"--gateway-mac", "02:00:00:00:00:01"});
         a.insert(a.end(), ours.begin(), ours.end());
         return a;
     }
@@ -101,6 +102,29 @@ TEST(Generator, BlastBelowCapacityLosesNothing) {
     ASSERT_TRUE(drops);
     EXPECT_EQ((*drops)["replayed"], 0);
     EXPECT_EQ((*drops)["auth_failed"], 0);
+    m.stop();
+}
+
+// No --gateway-mac: the generator asks for the server's MAC by ARP, the server's port
+// answers, and the echo run is as clean as with the MAC given.
+TEST(Generator, EchoWithoutAGatewayMacResolvesTheServerByArp) {
+    Scratch s;
+    MemifPair m(s);
+    const std::string out = s.log("echo.json");
+    Process client(m.client({"--clients", "20", "--payloads", "20", "--json", out}, false), s.log("client"));
+    ASSERT_TRUE(client.wait_for(60s));
+    EXPECT_EQ(client.exit_code(), 0) << client.out() << client.err();
+    json r = read_json(out);
+    EXPECT_EQ(r["clients"]["connected"], 20);
+    EXPECT_EQ(r["payloads"]["echoed"], 400);
+    EXPECT_EQ(r["port"]["arp_requests"], 1);
+    EXPECT_EQ(r["port"]["neighbours_resolved"], 1);
+    EXPECT_EQ(r["port"]["neighbours_failed"], 0);
+    EXPECT_EQ(r["port"]["neighbours_unsolicited"], 0);
+    EXPECT_TRUE(r["ok"].get<bool>());
+    auto packets = wait_stats(m.srv, "packets", [](const json& p) { return p["port_arp_replies"] >= 1; });
+    ASSERT_TRUE(packets);
+    EXPECT_EQ((*packets)["port_arp_replies"], 1);
     m.stop();
 }
 
