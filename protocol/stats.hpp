@@ -26,6 +26,7 @@ namespace pomelo {
     X(token_predates_start, "token may have connected before this start (no token journal)") \
     X(address_not_in_token, "this server's address is not in the token")                 \
     X(no_pending, "RESPONSE without a pending REQUEST from this address")                 \
+    X(pending_full, "every pending record belongs to a handshake in progress")            \
     X(challenge_mismatch, "challenge token expired or not the pending REQUEST's")         \
     X(client_id_connected, "client id already connected")                                 \
     X(wrong_client_id, "PING with a client id other than the connection's")               \

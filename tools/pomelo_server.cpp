@@ -47,7 +47,8 @@ Serves the Pomelo 1.03 protocol on a DPDK port (any PMD) or on kernel UDP socket
   --gateway-mac MAC     next hop for peers whose MAC was not learned (ethdev)
   --workers N           worker lcores, one shard each (default 1; EAL needs N+1 lcores)
   --max-clients N       connections at once (default 1024)
-  --max-pending N       handshakes in flight (default 4096)
+  --max-pending N       handshakes in flight (default 4096); when all are in progress, a new
+                        REQUEST is dropped (pending_full) and served at its resend
   --public ADDR         address clients are told in tokens (repeatable; default: the bound
                         addresses, with the port the kernel chose for a --bind port 0)
   --no-address-check    accept tokens that do not list our address (NAT, anycast)

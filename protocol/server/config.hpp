@@ -18,8 +18,14 @@ struct Config {
     // in order (each try is one XChaCha20-Poly1305 open, counted in token_decrypts).
     std::vector<crypto::Key> more_private_keys;
     uint32_t max_clients = 256;
-    // Handshakes in flight (pending records); the oldest is recycled when full.
+    // Handshakes in flight (pending records). When all are taken, the oldest is recycled if it
+    // is older than pending_recycle_ns (a handshake that stalled); otherwise a new REQUEST is
+    // dropped before its token is decrypted (pending_full) and its client resends it. Recycling
+    // a young record instead would break a handshake in progress, whose RESPONSE would then
+    // find nothing (no_pending): under a storm of connects (every client of a restarted server
+    // at once) that turns into a collapse where almost no handshake completes.
     uint32_t max_pending = 4096;
+    uint64_t pending_recycle_ns = 1 * kSecond;
     // Tokens remembered for reuse detection (§12.10). Tokens that connected are kept until
     // they expire; when the table is full of those, new tokens are refused (TokenHistory).
     uint32_t token_history = 65536;

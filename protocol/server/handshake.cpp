@@ -107,6 +107,13 @@ void Handshake::append(uint32_t i) {
     newest_ = i;
 }
 
+// A REQUEST from `key` may take a pending record: it has one, one is free, or the oldest is
+// older than pending_recycle_ns (Config::max_pending).
+bool Handshake::pending_room(const wire::AddressKey& key, uint64_t now_ns) {
+    if (!free_pending_.empty() || find_pending(key)) return true;
+    return now_ns - pending_[oldest_].touched_ns >= config_.pending_recycle_ns;
+}
+
 Handshake::Pending& Handshake::take_pending_slot(const wire::AddressKey& key) {
     if (Pending* p = find_pending(key)) {
         const uint32_t i = static_cast<uint32_t>(p - pending_.data());
@@ -114,7 +121,7 @@ Handshake::Pending& Handshake::take_pending_slot(const wire::AddressKey& key) {
         append(i);
         return *p;
     }
-    if (free_pending_.empty()) release_pending(pending_[oldest_]);  // recycle the oldest (bounded pool)
+    if (free_pending_.empty()) release_pending(pending_[oldest_]);  // stalled: see pending_room
     const uint32_t i = free_pending_.back();
     free_pending_.pop_back();
     Pending& p = pending_[i];
@@ -236,6 +243,7 @@ void Handshake::on_request(const RxDatagram& d, const Now& now, Outbox& out) {
     }
 
     if (!cached) {
+        if (!pending_room(from_key, now.ns)) return counters_.drop(DropReason::pending_full);
         wire::PrivateConnectToken token;
         ++token_decrypts_;
         WireError e = wire::open_request(q, config_.private_key, token);

@@ -142,6 +142,7 @@ private:
     void expire_pending(uint64_t now_ns);
     uint64_t pending_life_ns(const Pending& p) const;
     Pending* find_pending(const wire::AddressKey& key);
+    bool pending_room(const wire::AddressKey& key, uint64_t now_ns);
     Pending& take_pending_slot(const wire::AddressKey& key);
     void release_pending(Pending& p);
     void unlink(uint32_t i);

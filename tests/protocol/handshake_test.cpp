@@ -151,7 +151,10 @@ TEST(EngineHandshake, DeniedSealedLaterOpensUnderTheTokenKey) {
 // A pending record recycled (pool of 1) while the CHALLENGE of its previous owner is still
 // queued: each CHALLENGE still opens under its own client's key.
 TEST(EngineHandshake, RecycledPendingRecordDoesNotChangeAQueuedChallenge) {
-    Bed bed([](server::Config& c) { c.max_pending = 1; });
+    Bed bed([](server::Config& c) {
+        c.max_pending = 1;
+        c.pending_recycle_ns = 0;  // recycled however young
+    });
     TestClient a(bed, 1, "198.18.1.1:5000"), b(bed, 2, "198.18.1.2:5000");
     std::vector<uint8_t> qa = a.take(), qb = b.take();
     server::RxDatagram burst[2] = {{std::span(qa), a.address, 0}, {std::span(qb), b.address, 0}};
@@ -160,6 +163,56 @@ TEST(EngineHandshake, RecycledPendingRecordDoesNotChangeAQueuedChallenge) {
     ASSERT_EQ(bed.out.sent.size(), 2u);
     EXPECT_TRUE(indep::open(bed.out.sent[0].bytes, a.s2c(), bed.tokens.protocol_id));
     EXPECT_TRUE(indep::open(bed.out.sent[1].bytes, b.s2c(), bed.tokens.protocol_id));
+}
+
+// A storm of connects larger than the pending pool (every client of a restarted server at
+// once): handshakes in progress keep their records, the REQUESTs beyond the pool are dropped
+// before any decrypt (pending_full) and served when their clients resend, and every client
+// connects. Recycling young records instead left RESPONSEs with no record (no_pending):
+// connect-storm lost 722 of 5,000 clients that way.
+TEST(EngineHandshake, AStormLargerThanThePendingPoolWaitsInsteadOfBreakingHandshakes) {
+    constexpr int kClients = 10, kPending = 4;
+    Bed bed([](server::Config& c) {
+        c.max_pending = kPending;
+        c.max_clients = 64;
+    });
+    std::vector<std::unique_ptr<TestClient>> clients;
+    for (int i = 0; i < kClients; ++i)
+        clients.push_back(std::make_unique<TestClient>(bed, i + 1, ("198.18.1." + std::to_string(i + 1) + ":5000").c_str()));
+    auto& h = bed.server->handshake();
+    int connected = 0;
+    for (int round = 0; round < 10 && connected < kClients; ++round) {
+        const uint64_t decrypts = h.token_decrypts(), full = h.counters().drops_of(DropReason::pending_full);
+        // Every client's latest datagram (REQUEST or RESPONSE) in one burst.
+        std::vector<std::vector<uint8_t>> bytes;
+        std::vector<server::RxDatagram> burst;
+        for (auto& c : clients) {
+            c->client.update(bed.now());
+            while (c->out.sent.size() > 1) c->out.sent.pop_front();
+            if (c->client.state() == client::State::connected) continue;
+            bytes.push_back(c->take());
+        }
+        size_t k = 0;
+        for (auto& c : clients)
+            if (c->client.state() != client::State::connected) burst.push_back({std::span(bytes[k++]), c->address, 0});
+        bed.server->receive(std::span(burst), bed.now());
+        bed.out.flush();
+        EXPECT_LE(h.token_decrypts() - decrypts, uint64_t{kPending}) << "round " << round;  // none wasted
+        EXPECT_LE(bed.server->pending(), uint32_t{kPending});
+        if (round == 0) {
+            EXPECT_EQ(h.counters().drops_of(DropReason::pending_full) - full, uint64_t{kClients - kPending});
+        }
+        for (Sent& d : bed.out.sent)
+            for (auto& c : clients)
+                if (d.to == c->address) c->client.receive(std::span(d.bytes), bed.server_address, bed.now());
+        bed.out.sent.clear();
+        bed.t_ns += 110 * kMs;  // past the clients' resend interval and the per-source reply spacing
+        connected = 0;
+        for (auto& c : clients) connected += c->client.state() == client::State::connected;
+    }
+    EXPECT_EQ(connected, kClients);
+    EXPECT_EQ(h.counters().drops_of(DropReason::no_pending), 0u);
+    EXPECT_EQ(h.token_decrypts(), uint64_t{kClients});  // one each: no record was lost and redone
 }
 
 // A DENIED at RESPONSE time (capacity re-check, §19.7) after the pending record is released.
