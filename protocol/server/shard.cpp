@@ -46,8 +46,8 @@ bool Shard::grow() {
         std::unique_ptr<Peer[]> chunk(new Peer[n]);  // value-initialised: its pages are touched now
         index_.reserve(total);
         timers_.grow(total);
-        free_.reserve(total);  // close() pushes back without allocating
-        chunks_.reserve(chunks_.size() + 1);
+        // close() pushes back without allocating; doubling keeps growth O(1) per slot.
+        if (free_.capacity() < total) free_.reserve(std::max<size_t>(total, 2 * free_.capacity()));
         for (uint32_t i = 0; i < n; ++i) chunk[i].slot = allocated_ + i;
         chunks_.push_back(std::move(chunk));
     } catch (const std::bad_alloc&) {
