@@ -36,6 +36,7 @@ Worker::Worker(uint16_t index, const WorkerShared& shared, WorkerRings rings, in
             transmit(p, to, local, via, n);
         });
     // Every shard can hold the whole server: the capacity limit is global (the handshake's).
+    // Its memory grows in chunks with the peers it holds, so the limit costs nothing upfront.
     shard_ = std::make_unique<server::Shard>(shared.config->server, shared.config->server.max_clients,
                                              static_cast<server::ShardHooks&>(*this), *outbox_);
     shard_->set_key_preparer(aead_.get());

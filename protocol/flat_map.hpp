@@ -1,7 +1,8 @@
 // A fixed-capacity open-addressing hash map for keys an attacker chooses (addresses, token
 // tags, client ids). Hashing is SipHash-2-4 under a secret random key (libsodium's
 // crypto_shorthash), so colliding keys cannot be computed offline (§19.8). Linear probing
-// with backward-shift deletion: no tombstones, no rehash, no allocation after construction.
+// with backward-shift deletion: no tombstones. No rehash and no allocation after construction,
+// except in reserve(), which a caller uses to grow the map where allocating is allowed.
 //
 // Keys must be trivially copyable with no padding bytes (they are hashed as raw bytes).
 #pragma once
@@ -43,14 +44,36 @@ class FlatMap {
 public:
     // Holds up to `capacity` entries; the table is sized for a load factor of at most 1/2.
     explicit FlatMap(size_t capacity) : capacity_(capacity) {
-        size_t slots = 16;
-        while (slots < 2 * capacity) slots <<= 1;
+        const size_t slots = slots_for(capacity);
         slots_.resize(slots);
         mask_ = slots - 1;
     }
 
+    // Raises the capacity to at least `capacity` entries, rehashing every entry into a table
+    // twice as large (or more) when the load factor would pass 1/2: O(size) and an allocation,
+    // for a caller's rare path (a shard adding a connection). Pointers from find/insert are
+    // invalidated when it rehashes. Throws std::bad_alloc, leaving the map unchanged.
+    void reserve(size_t capacity) {
+        if (capacity <= capacity_) return;
+        const size_t slots = slots_for(capacity);
+        if (slots > slots_.size()) {
+            std::vector<Slot> old(slots);
+            old.swap(slots_);
+            mask_ = slots - 1;
+            for (const Slot& s : old) {
+                if (!s.used) continue;
+                size_t i = home(s.key);
+                while (slots_[i].used) i = (i + 1) & mask_;
+                slots_[i] = s;
+            }
+        }
+        capacity_ = capacity;
+    }
+
     size_t size() const { return size_; }
     size_t capacity() const { return capacity_; }
+    // Bytes of the table (what the map holds in memory beyond the object itself).
+    size_t bytes() const { return slots_.capacity() * sizeof(Slot); }
     bool full() const { return size_ >= capacity_; }
 
     V* find(const K& key) {
@@ -121,6 +144,11 @@ private:
         bool used = false;
     };
 
+    static size_t slots_for(size_t capacity) {
+        size_t slots = 16;
+        while (slots < 2 * capacity) slots <<= 1;
+        return slots;
+    }
     static bool same(const K& a, const K& b) { return std::memcmp(&a, &b, sizeof(K)) == 0; }
     size_t home(const K& key) const { return hash_(&key, sizeof key) & mask_; }
 

@@ -7,7 +7,8 @@
 // Called again within the same tick, it walks the current slot only if a timer of that slot
 // can be due by now (the earliest not-yet-due deadline of the tick is remembered), so a
 // loop that ticks every microsecond does not re-walk the slot each time. visits() counts
-// the timers looked at, for tests and profiles. No allocation after construction.
+// the timers looked at, for tests and profiles. No allocation after construction, except in
+// grow(), for a caller that adds ids on a rare path.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +23,16 @@ public:
     // `capacity` ids, `slots` buckets (power of two) of `granularity_ns` each.
     TimerWheel(uint32_t capacity, uint32_t slots = 256, uint64_t granularity_ns = 1'000'000)
         : nodes_(capacity), heads_(slots, kNone), mask_(slots - 1), granularity_(granularity_ns) {}
+
+    // Ids 0..capacity-1 from now on (it never shrinks). Pending timers are kept; allocates
+    // (geometrically, so growing by small steps costs O(1) amortised per id). Throws
+    // std::bad_alloc, leaving the wheel unchanged.
+    void grow(uint32_t capacity) {
+        if (capacity > nodes_.size()) nodes_.resize(capacity);
+    }
+    uint32_t capacity() const { return static_cast<uint32_t>(nodes_.size()); }
+    // Bytes of its node and bucket arrays.
+    size_t bytes() const { return nodes_.capacity() * sizeof(Node) + heads_.capacity() * sizeof(uint32_t); }
 
     void schedule(uint32_t id, uint64_t due_ns) {
         cancel(id);

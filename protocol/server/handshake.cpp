@@ -1,5 +1,7 @@
 #include "protocol/server/handshake.hpp"
 
+#include <new>
+
 #include <algorithm>
 #include <cstring>
 
@@ -16,8 +18,9 @@ Handshake::Handshake(const Config& config)
       pending_(std::max<uint32_t>(config.max_pending, 1)),
       pending_index_(std::max<uint32_t>(config.max_pending, 1)),
       tokens_(std::max<uint32_t>(config.token_history, 1)),
-      client_ids_(std::max<uint32_t>(config.max_clients, 1)),
-      addresses_(std::max<uint32_t>(config.max_clients, 1)),
+      // The connected sets start small and grow with the connections (room_for_one_more).
+      client_ids_(std::min<uint32_t>(std::max<uint32_t>(config.max_clients, 1), kConnectedStart)),
+      addresses_(std::min<uint32_t>(std::max<uint32_t>(config.max_clients, 1), kConnectedStart)),
       last_reply_ns_(std::max<uint32_t>(config.rate_limit_slots, 1), 0) {
     free_pending_.reserve(pending_.size());
     for (uint32_t i = static_cast<uint32_t>(pending_.size()); i-- > 0;) free_pending_.push_back(i);
@@ -357,7 +360,8 @@ bool Handshake::on_response(RxDatagram& d, const Now& now, Outbox& out, NewPeer&
         counters_.drop(DropReason::client_id_connected);
         return false;
     }
-    if (connected_ >= config_.max_clients) {  // the reference skips this check (§19.7)
+    // The reference skips this check (§19.7). Out of memory for one more counts as full.
+    if (connected_ >= config_.max_clients || !room_for_one_more()) {
         // Not rate-limited: the RESPONSE authenticated under the token's keys (no spoofed
         // source can produce it) and the DENIED is a thirteenth of its size. It still counts
         // as this source's last reply for the REQUESTs that follow.
@@ -400,6 +404,21 @@ bool Handshake::on_response(RxDatagram& d, const Now& now, Outbox& out, NewPeer&
     crypto::secure_wipe(token.user_data.data(), token.user_data.size());
     release_pending(*p);
     return true;
+}
+
+// The connected sets double (up to max_clients) when full: a large --max-clients costs
+// memory only as clients connect. A rehash is O(connected), on the RESPONSE path only.
+bool Handshake::room_for_one_more() {
+    if (!client_ids_.full() && !addresses_.full()) return true;
+    const size_t limit = std::max<uint32_t>(config_.max_clients, 1);
+    const size_t want = std::min(limit, 2 * std::max(client_ids_.capacity(), addresses_.capacity()));
+    try {
+        client_ids_.reserve(want);
+        addresses_.reserve(want);
+    } catch (const std::bad_alloc&) {
+        return false;
+    }
+    return !client_ids_.full() && !addresses_.full();
 }
 
 void Handshake::on_connection_closed(int64_t client_id, const wire::Address& address) {

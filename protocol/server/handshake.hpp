@@ -145,6 +145,8 @@ private:
     bool pending_room(const wire::AddressKey& key, uint64_t now_ns);
     Pending& take_pending_slot(const wire::AddressKey& key);
     void release_pending(Pending& p);
+    bool room_for_one_more();
+    static constexpr uint32_t kConnectedStart = 1024;  // entries the connected sets start with
     void unlink(uint32_t i);
     void append(uint32_t i);
     void send_challenge(Pending& p, uint64_t link, const Now& now, Outbox& out);

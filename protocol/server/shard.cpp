@@ -1,5 +1,7 @@
 #include "protocol/server/shard.hpp"
 
+#include <new>
+
 namespace pomelo::server {
 
 using wire::PacketType;
@@ -39,21 +41,49 @@ Shard::Shard(const Config& config, uint32_t capacity, ShardHooks& hooks, Outbox&
     : config_(config),
       hooks_(hooks),
       out_(out),
-      peers_(std::max<uint32_t>(capacity, 1)),
-      index_(std::max<uint32_t>(capacity, 1)),
-      timers_(std::max<uint32_t>(capacity, 1)) {
-    free_.reserve(peers_.size());
-    for (uint32_t i = static_cast<uint32_t>(peers_.size()); i-- > 0;) free_.push_back(i);
+      limit_(std::max<uint32_t>(capacity, 1)),
+      index_(0),
+      timers_(0) {}
+
+// One more chunk of peers (cut at the limit), the index and the timer wheel sized for every
+// slot made, and the new slots on the free list. Everything is allocated before anything is
+// committed, so a failed allocation leaves the shard as it was (at most a larger index).
+bool Shard::grow() {
+    if (allocated_ >= limit_) return false;
+    const uint32_t n = std::min(kChunkPeers, limit_ - allocated_);
+    const uint32_t total = allocated_ + n;
+    try {
+        std::unique_ptr<Peer[]> chunk(new Peer[n]);  // value-initialised: its pages are touched now
+        index_.reserve(total);
+        timers_.grow(total);
+        // close() pushes back without allocating; doubling keeps growth O(1) per slot.
+        if (free_.capacity() < total) free_.reserve(std::max<size_t>(total, 2 * free_.capacity()));
+        for (uint32_t i = 0; i < n; ++i) chunk[i].slot = allocated_ + i;
+        chunks_.push_back(std::move(chunk));
+    } catch (const std::bad_alloc&) {
+        return false;
+    }
+    // Lowest slot on top: peers fill a chunk in order.
+    for (uint32_t i = total; i-- > allocated_;) free_.push_back(i);
+    allocated_ = total;
+    return true;
+}
+
+size_t Shard::bytes_reserved() const {
+    return size_t{allocated_} * sizeof(Peer) + chunks_.capacity() * sizeof(chunks_[0]) +
+           free_.capacity() * sizeof(uint32_t) + index_.bytes() + timers_.bytes();
 }
 
 std::optional<PeerId> Shard::add(const NewPeer& np, const Now& now) {
-    if (free_.empty() || index_.find(wire::AddressKey::of(np.address))) return std::nullopt;
+    if (index_.find(wire::AddressKey::of(np.address))) return std::nullopt;
+    if (free_.empty() && !grow()) return std::nullopt;
     const uint32_t slot = free_.back();
     free_.pop_back();
-    Peer& p = peers_[slot];
+    Peer& p = at(slot);
     const uint32_t generation = p.generation + 1;
     p = Peer{};
     p.generation = generation;
+    p.slot = slot;
     p.state = PeerState::unconfirmed;
     ++live_.peers[static_cast<unsigned>(PeerState::unconfirmed)];
     p.address = np.address;
@@ -82,16 +112,16 @@ std::optional<PeerId> Shard::add(const NewPeer& np, const Now& now) {
 
 Peer* Shard::find(const wire::Address& address) {
     const uint32_t* slot = index_.find(wire::AddressKey::of(address));
-    return slot ? &peers_[*slot] : nullptr;
+    return slot ? &at(*slot) : nullptr;
 }
 
 Peer* Shard::get(PeerId id) {
-    if (id.slot >= peers_.size()) return nullptr;
-    Peer& p = peers_[id.slot];
+    if (id.slot >= allocated_) return nullptr;
+    Peer& p = at(id.slot);
     return p.state != PeerState::free && p.generation == id.generation ? &p : nullptr;
 }
 
-PeerId Shard::id_of(const Peer& p) const { return {static_cast<uint32_t>(&p - peers_.data()), p.generation}; }
+PeerId Shard::id_of(const Peer& p) const { return {p.slot, p.generation}; }
 
 Shard::Summary Shard::summary() const {
     Summary s = live_;
@@ -263,23 +293,24 @@ bool Shard::disconnect(PeerId id, const Now& now) {
     if (p->disconnects_sent >= config_.disconnect_packets) {
         close(*p, CloseReason::server_disconnected);
     } else {
-        timers_.schedule(slot_of(*p), now.ns + config_.ping_interval_ns);
+        timers_.schedule(p->slot, now.ns + config_.ping_interval_ns);
     }
     return true;
 }
 
 void Shard::disconnect_all(const Now& now) {
-    for (Peer& p : peers_)
-        if (p.state == PeerState::unconfirmed || p.state == PeerState::connected) disconnect(id_of(p), now);
+    for (uint32_t slot = 0; slot < allocated_; ++slot)
+        if (Peer& p = at(slot); p.state == PeerState::unconfirmed || p.state == PeerState::connected)
+            disconnect(id_of(p), now);
 }
 
 void Shard::clear() {
-    for (Peer& p : peers_)
-        if (p.state != PeerState::free) close(p, CloseReason::server_stopped);
+    for (uint32_t slot = 0; slot < allocated_; ++slot)
+        if (Peer& p = at(slot); p.state != PeerState::free) close(p, CloseReason::server_stopped);
 }
 
 void Shard::close(Peer& p, CloseReason reason) {
-    const uint32_t slot = slot_of(p);
+    const uint32_t slot = p.slot;
     const PeerId id{slot, p.generation};
     const int64_t client_id = p.client_id;
     const wire::Address address = p.address;
@@ -375,7 +406,7 @@ uint32_t Shard::receive_burst(std::span<RxDatagram> burst, const Now& now, crypt
 // ---------------------------------------------------------------- timers (§12.6-§12.8, §16)
 
 void Shard::on_timer(uint32_t slot, const Now& now) {
-    Peer& p = peers_[slot];
+    Peer& p = at(slot);
     if (p.state == PeerState::free) return;
     if (p.timeout_ns && now.ns - p.last_recv_ns > p.timeout_ns) return close(p, CloseReason::timed_out);
     if (p.state == PeerState::disconnecting) {

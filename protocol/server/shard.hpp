@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <iterator>
+#include <memory>
 #include <optional>
 #include <span>
 #include <vector>
@@ -41,26 +42,34 @@ struct PeerId {
     bool operator==(const PeerId&) const = default;
 };
 
-struct Peer {
-    PeerState state = PeerState::free;
-    uint32_t generation = 0;
+// Laid out for the data path and for memory (it is most of what a connection costs): on
+// 64-byte lines, a send reads lines 0-1, a receive lines 0-3; the timer path's fields and the
+// RTT and clock statistics follow. Fields are ordered so the struct has almost no padding.
+struct alignas(64) Peer {
+    // line 0
     wire::Address address;
     uint16_t local = kAnyLocal;  // the local endpoint its datagrams leave from
-    uint64_t link = 0;           // link-layer hop of its last authenticated datagram (opaque)
+    PeerState state = PeerState::free;
+    bool pong_sent = false;
+    uint32_t generation = 0;
+    uint32_t slot = 0;  // its index in the shard (fixed when its chunk is made)
+    uint64_t send_sequence = 0;
+    uint64_t link = 0;  // link-layer hop of its last authenticated datagram (opaque)
     int64_t client_id = 0;
+    uint64_t last_recv_ns = 0;
+    // line 1: what a send seals with
     wire::PacketContext ctx;
-    crypto::Key recv_key;  // client -> server
     crypto::Key send_key;  // server -> client
     // The keys prepared for the burst backend (AES-256-GCM round keys and GHASH tables), when
     // the shard has a preparer and the suite uses them; null otherwise.
-    crypto::SharedPreparedKey recv_prepared, send_prepared;
-    uint64_t send_sequence = 0;
+    crypto::SharedPreparedKey send_prepared;
+    // lines 2-3: what a receive opens and checks with
+    crypto::Key recv_key;  // client -> server
+    crypto::SharedPreparedKey recv_prepared;
     ReplayWindow replay;
     uint64_t connected_ns = 0;
-    uint64_t last_recv_ns = 0;
     uint64_t timeout_ns = 0;  // 0: never (negative token timeout)
     uint64_t last_pong_ns = 0;
-    bool pong_sent = false;
     uint8_t disconnects_sent = 0;
     PingTracker pings;
     ClockOffsetFilter clock_offset;  // its clock minus ours, for the application (PeerInfo)
@@ -78,13 +87,22 @@ public:
 class Shard {
 public:
     static constexpr uint32_t kMaxBurst = 64;
+    // Peers are stored in chunks of 2^kChunkShift, made as connections arrive: memory follows
+    // the peers connected (its high-water mark), not the limit. A chunk never moves, so Peer
+    // pointers and PeerIds stay valid; slot s lives in chunk s >> kChunkShift.
+    static constexpr uint32_t kChunkShift = 10;
+    static constexpr uint32_t kChunkPeers = 1u << kChunkShift;
 
+    // Holds at most `capacity` peers (at least 1). Nothing per peer is allocated until add().
     Shard(const Config& config, uint32_t capacity, ShardHooks& hooks, Outbox& out);
     // Connections added from now on keep their keys prepared by `backend` (the one their
     // packets are opened and sealed with): AES-256-GCM then costs no key expansion per packet.
     void set_key_preparer(crypto::BurstAead* backend) { preparer_ = backend; }
 
     // Takes over a connection the handshake accepted; sends its first PING (with time).
+    // nullopt if the address is connected already, the shard holds capacity() peers, or a
+    // new chunk was needed and could not be allocated. May allocate (a chunk of peers, a
+    // larger address index and timer wheel) when no slot made so far is free.
     std::optional<PeerId> add(const NewPeer& peer, const Now& now);
 
     Peer* find(const wire::Address& address);
@@ -112,7 +130,14 @@ public:
     void clear();
 
     uint32_t size() const { return size_; }
-    uint32_t capacity() const { return static_cast<uint32_t>(peers_.size()); }
+    // The most peers it holds (the limit it was made with).
+    uint32_t capacity() const { return limit_; }
+    // Peer slots made so far (free or not): chunks x kChunkPeers, the last chunk cut at capacity().
+    uint32_t allocated() const { return allocated_; }
+    uint32_t chunks() const { return static_cast<uint32_t>(chunks_.size()); }
+    // Bytes the shard holds for its peers: chunks, free list, address index, timer wheel
+    // (heap memory that grows with allocated(); the fixed part of the object is not counted).
+    size_t bytes_reserved() const;
     uint32_t count(PeerState s) const { return summary().peers[static_cast<unsigned>(s)]; }
     // Peers by state and RTT over all peers, kept up to date as they change (no scan).
     // rtt_buckets[i]: peers whose RTT (mean of their last samples) is at most
@@ -134,8 +159,8 @@ public:
     // administration (listing, finding a client id), not the data path.
     template <class Fn>
     void for_each_peer(Fn&& fn) const {
-        for (const Peer& p : peers_)
-            if (p.state != PeerState::free) fn(p);
+        for (uint32_t slot = 0; slot < allocated_; ++slot)
+            if (const Peer& p = at(slot); p.state != PeerState::free) fn(p);
     }
     const Counters& counters() const { return counters_; }
     Counters& counters() { return counters_; }
@@ -152,7 +177,10 @@ private:
     bool send_pong(Peer& p, uint16_t ping_sequence, uint64_t recv_ns, const Now& now);
     bool send_disconnect(Peer& p);
     void on_timer(uint32_t slot, const Now& now);
-    uint32_t slot_of(const Peer& p) const { return static_cast<uint32_t>(&p - peers_.data()); }
+    bool grow();
+    // O(1): a shift, a mask and two loads (no division).
+    Peer& at(uint32_t slot) { return chunks_[slot >> kChunkShift][slot & (kChunkPeers - 1)]; }
+    const Peer& at(uint32_t slot) const { return chunks_[slot >> kChunkShift][slot & (kChunkPeers - 1)]; }
 
     // receive_burst's per-burst arrays, kept here: their element types zero-initialise, and
     // on the stack that is a memset of kilobytes per burst.
@@ -167,8 +195,10 @@ private:
     crypto::BurstAead* preparer_ = nullptr;
     ShardHooks& hooks_;
     Outbox& out_;
-    std::vector<Peer> peers_;
-    std::vector<uint32_t> free_;
+    uint32_t limit_;
+    uint32_t allocated_ = 0;                    // slots in chunks_
+    std::vector<std::unique_ptr<Peer[]>> chunks_;  // never moved: only the pointers are
+    std::vector<uint32_t> free_;                // free slots; the next add() takes the back
     FlatMap<wire::AddressKey, uint32_t> index_;
     TimerWheel timers_;
     uint32_t size_ = 0;

@@ -172,6 +172,49 @@ TEST(FlatMap, MatchesStdMapUnderRandomInsertAndErase) {
     }
 }
 
+// reserve() grows the map in steps, with entries erased along the way (backward shifts in
+// the old table), and every entry is found after each rehash, with the room it promised.
+TEST(FlatMap, ReserveRehashesKeepingEveryEntry) {
+    std::mt19937_64 rng(12);
+    FlatMap<uint64_t, uint64_t> m(0);
+    std::map<uint64_t, uint64_t> model;
+    const size_t bytes0 = m.bytes();
+    for (size_t cap = 100; cap <= 12800; cap *= 2) {
+        m.reserve(cap);
+        ASSERT_EQ(m.capacity(), cap);
+        while (model.size() < cap) {
+            const uint64_t k = rng();
+            ASSERT_NE(m.insert(k, k ^ 7), nullptr);
+            model[k] = k ^ 7;
+            if (rng() % 4 == 0) {  // erase one now and then
+                ASSERT_TRUE(m.erase(model.begin()->first));
+                model.erase(model.begin());
+            }
+        }
+        EXPECT_EQ(m.insert(rng(), 0), nullptr);  // full at its capacity
+        ASSERT_EQ(m.size(), model.size());
+        for (const auto& [k, v] : model) ASSERT_TRUE(m.find(k) && *m.find(k) == v);
+    }
+    EXPECT_GE(m.bytes(), 2 * 12800 * sizeof(uint64_t) * 2);  // load <= 1/2
+    EXPECT_LT(bytes0, m.bytes() / 100);
+    m.reserve(10);  // never shrinks
+    EXPECT_EQ(m.capacity(), 12800u);
+}
+
+TEST(TimerWheel, GrowKeepsPendingTimers) {
+    TimerWheel wheel(4, 16, 1'000'000);
+    wheel.schedule(3, 5'000'000);
+    wheel.grow(5000);
+    ASSERT_EQ(wheel.capacity(), 5000u);
+    wheel.schedule(4999, 7'000'000);
+    wheel.grow(100);  // never shrinks
+    EXPECT_TRUE(wheel.armed(3));
+    std::vector<uint32_t> fired;
+    wheel.expire(0, [&](uint32_t id) { fired.push_back(id); });
+    wheel.expire(10'000'000, [&](uint32_t id) { fired.push_back(id); });
+    EXPECT_EQ(fired, (std::vector<uint32_t>{3, 4999}));
+}
+
 TEST(FlatMap, SeedsDifferPerInstance) {
     // The same keys land in different orders in two maps: the hash is keyed by a secret.
     FlatMap<uint64_t, int> a(64), b(64);

@@ -464,3 +464,45 @@ TEST(EngineHandshake, AConnectedTokenIsRefusedWhateverTrafficFollows) {
 
 }  // namespace
 }  // namespace pomelo::test
+
+namespace pomelo::test {
+namespace {
+
+// The connected sets (client ids, addresses) start at 1024 entries and grow with the
+// connections up to max_clients: past the start size, a connected client id and a connected
+// address are still recognised, and the limit still holds.
+TEST(EngineHandshake, ConnectedSetsGrowPastTheirStartSizeUpToTheLimit) {
+    constexpr int kLimit = 2500;
+    Bed bed([](server::Config& c) { c.max_clients = kLimit; });
+    auto address = [](int i) { return "198.18." + std::to_string(1 + i / 250) + "." + std::to_string(1 + i % 250) + ":5000"; };
+    auto connect = [&](int i) {
+        bed.t_ns += 101 * kMs;  // past the handshake rate limit of any source sharing its slot
+        TestClient c(bed, 1 + i, address(i).c_str());
+        c.connect(bed);
+    };
+    for (int i = 0; i < kLimit - 1; ++i) {
+        connect(i);
+        ASSERT_FALSE(HasFatalFailure()) << i;
+    }
+    ASSERT_EQ(bed.server->connections(), static_cast<uint32_t>(kLimit - 1));
+    // The last client id to connect (well past the start size), from a new address with a
+    // new token: refused, its id is connected.
+    bed.t_ns += 101 * kMs;
+    TestClient dup(bed, kLimit - 1, "198.18.200.1:5000");
+    const uint64_t before = bed.server->counters().drops_of(DropReason::client_id_connected);
+    bed.deliver(dup.take(), dup.address);
+    EXPECT_TRUE(bed.out.sent.empty());
+    EXPECT_EQ(bed.server->counters().drops_of(DropReason::client_id_connected), before + 1);
+    // The limit-th connects; one more is DENIED (the server is full).
+    connect(kLimit - 1);
+    ASSERT_EQ(bed.server->connections(), static_cast<uint32_t>(kLimit));
+    bed.t_ns += 101 * kMs;
+    TestClient extra(bed, kLimit + 1, "198.18.200.2:5000");
+    const uint64_t denied = bed.server->counters().tx[static_cast<unsigned>(wire::PacketType::denied)];
+    bed.deliver(extra.take(), extra.address);
+    EXPECT_EQ(bed.server->counters().tx[static_cast<unsigned>(wire::PacketType::denied)], denied + 1);
+    EXPECT_EQ(bed.server->connections(), static_cast<uint32_t>(kLimit));
+}
+
+}  // namespace
+}  // namespace pomelo::test
