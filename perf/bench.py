@@ -178,6 +178,13 @@ if wanted("storm"):
     if total:
         handshake_limit = 1e9 / total
         row("crypto", "handshake crypto (5 ops, control core)", f"{total:.0f} ns", "", "", "", None)
+        # The control thread's whole handshake (Handshake::handle, REQUEST and RESPONSE, the
+        # CHALLENGE sealed in a burst), the clients' share untimed: what the 5 ops become.
+        hs = next(iter(bench_json("bench_server", "BM_Handshake").values()), None)
+        if hs:
+            path_ns = 1e9 / hs["items_per_second"]
+            row("storm", "handshake path (control) vs its crypto", f"{path_ns:.0f} ns", f"{total:.0f} ns",
+                f"{total / path_ns:.2f}", ">= 0.80", total / path_ns >= 0.8)
 
 # --- data path over memif: the engine against the bare loop --------------------------------
 if wanted("datapath"):
@@ -222,12 +229,19 @@ if wanted("socket"):
 
 # --- handshakes: connect-storm against the handshake's crypto --------------------------------
 if wanted("storm"):
-    with Server(["--max-clients", "200000"]) as s:
-        r = generate(s, ["--mode", "connect-storm", "--clients", "2000", "--duration", "3"])
+    # One round of 10,000 connects paced at 40,000/s (a round's last handshakes wait for a
+    # resend: rounds of a few thousand at once measure mostly that tail).
+    with Server(["--max-clients", "20000", "--token-history", "1000000"]) as s:
+        r = generate(s, ["--mode", "connect-storm", "--clients", "10000", "--connect-rate", "40000", "--duration", "1"])
     rate = (r.get("storm") or {}).get("handshakes_per_s") or 0
-    row("storm", "connect-storm handshakes/s vs crypto", f"{rate:,.0f}/s", f"{handshake_limit:,.0f}/s",
+    # The control thread needs a CPU of its own: with 2, one is the worker's and the other
+    # is shared by the control thread and the generator, which does as much crypto per
+    # handshake (token mint, CHALLENGE open, RESPONSE seal): then the generator limits it.
+    shared = (os.cpu_count() or 1) < 3
+    note = " (control shares a CPU)" if shared else ""
+    row("storm", f"connect-storm handshakes/s vs crypto{note}", f"{rate:,.0f}/s", f"{handshake_limit:,.0f}/s",
         f"{rate / handshake_limit:.2f}" if handshake_limit else "n/a", ">= 0.80",
-        bool(handshake_limit) and rate / handshake_limit >= 0.8)
+        "invalid" if shared else bool(handshake_limit) and rate / handshake_limit >= 0.8)
 
 # --- REQUEST pre-filter, and a flood beside legitimate clients ------------------------------
 filter_rate = 0

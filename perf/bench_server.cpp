@@ -6,16 +6,24 @@
 //   send:    32 application sends through the BatchOutbox (header + body -> AEAD seal burst)
 //            vs BurstAead::seal of the same 32 bodies.
 // Both sides restore their buffers each iteration (memcpy), so the ratio compares like with like.
+//   handshake: the control thread's whole share of a handshake through Handshake::handle
+//            (REQUEST -> CHALLENGE sealed in a burst -> RESPONSE -> accepted), timed apart from
+//            the clients' share; perf/bench.py sets it against the sum of its five crypto
+//            operations measured alone (bench_codec).
 //
 // Run: perf/server.sh (prints the ratio table recorded in perf/RESULTS.md).
 #include <benchmark/benchmark.h>
 
+#include <chrono>
 #include <cstring>
 #include <memory>
 #include <vector>
 
 #include "protocol/batch_outbox.hpp"
+#include "protocol/client/client.hpp"
+#include "protocol/server/handshake.hpp"
 #include "protocol/server/shard.hpp"
+#include "protocol/wire/connect_token.hpp"
 
 namespace {
 
@@ -163,6 +171,119 @@ void BM_BareSeal(benchmark::State& s, int which, crypto::Suite suite) {
     }
     s.SetItemsProcessed(s.iterations() * kBurst);
 }
+
+// The control thread's share of `kClients` handshakes per iteration, manual time: the
+// handshake's REQUEST pass (and the CHALLENGE burst seal) and its RESPONSE pass; minting tokens
+// and the clients' work happen outside the timed parts.
+void BM_Handshake(benchmark::State& s) {
+    constexpr uint32_t kClients = 256;
+    const crypto::Key key = crypto::Key::random();
+    const wire::Address server_address = wire::Address::ipv4({198, 18, 0, 1}, 40000);
+    Config config;
+    config.protocol_id = 0x1122334455667788ull;
+    config.private_key = key;
+    config.max_clients = kClients;
+    config.max_pending = kClients;
+    config.token_history = 1u << 20;
+    config.rate_limit_slots = 1u << 22;  // no two of the clients share a rate-limit slot
+    config.public_addresses = {server_address};
+    Handshake handshake(config);
+    handshake.start({1'000'000'000, 1'700'000'000'000});
+    auto aead = crypto::make_best_burst();
+
+    struct Capture final : BatchOutbox {
+        explicit Capture(crypto::BurstAead& a) : BatchOutbox(a, 32), storage(kClients, std::vector<uint8_t>(wire::kMaxDatagramSize)) {}
+        std::vector<std::vector<uint8_t>> storage;
+        std::vector<std::pair<wire::Address, std::vector<uint8_t>>> sent;
+        uint32_t next = 0;
+        Buffer next_buffer() override { return {std::span(storage[next++ % kClients]), nullptr}; }
+        void transmit(std::span<SealedDatagram> d) override {
+            for (const SealedDatagram& x : d) sent.emplace_back(x.to, std::vector<uint8_t>(x.bytes.begin(), x.bytes.end()));
+        }
+    } out(*aead);
+    struct Sends final : ImmediateOutbox {
+        std::vector<uint8_t> last;
+        void transmit(const wire::Address&, std::span<const uint8_t> d, wire::PacketType) override { last.assign(d.begin(), d.end()); }
+    };
+    struct Node {
+        Sends out;
+        client::Events events;
+        client::Client client{client::Config{}, events, out};
+        wire::Address address;
+    };
+    std::vector<std::unique_ptr<Node>> nodes(kClients);
+    uint64_t unix_ms = 1'700'000'000'000, ns = 1'000'000'000;
+    int64_t next_id = 1;
+    uint64_t handshakes = 0;
+    for (auto _ : s) {
+        const Now now{ns, unix_ms};
+        std::vector<std::vector<uint8_t>> requests(kClients), responses(kClients);
+        for (uint32_t i = 0; i < kClients; ++i) {
+            auto& n = nodes[i];
+            n = std::make_unique<Node>();
+            n->address = wire::Address::ipv4({198, 19, uint8_t(i >> 8), uint8_t(i)}, 10000);
+            wire::TokenSpec spec;
+            spec.protocol_id = config.protocol_id;
+            spec.create_ms = unix_ms;
+            spec.expire_ms = unix_ms + 300'000;
+            crypto::random_bytes(spec.nonce.data(), spec.nonce.size());
+            spec.private_part.client_id = next_id++;
+            spec.private_part.timeout_seconds = 10;
+            spec.private_part.addresses.push(server_address);
+            spec.private_part.client_to_server_key = crypto::Key::random();
+            spec.private_part.server_to_client_key = crypto::Key::random();
+            std::array<uint8_t, wire::kConnectTokenSize> token;
+            wire::mint_connect_token(spec, key, token);
+            n->client.connect(token, now);
+            requests[i] = n->out.last;
+        }
+        out.sent.clear();
+        NewPeer accepted;
+        auto t0 = std::chrono::steady_clock::now();
+        for (uint32_t i = 0; i < kClients; ++i) {
+            RxDatagram d{std::span(requests[i]), nodes[i]->address};
+            handshake.handle(d, now, out, accepted);
+        }
+        out.flush();
+        auto t1 = std::chrono::steady_clock::now();
+        // A client whose keyed rate-limit slot another shares (a lossy table) may get no
+        // CHALLENGE this time: it sits the round out.
+        if (out.sent.size() < kClients * 9 / 10) {
+            s.SkipWithError("most REQUESTs got no CHALLENGE");
+            break;
+        }
+        std::vector<bool> challenged(kClients);
+        for (auto& [to, bytes] : out.sent) {
+            const uint32_t i = uint32_t{to.ip[2]} << 8 | to.ip[3];
+            nodes[i]->client.receive(std::span(bytes), server_address, now);
+            responses[i] = nodes[i]->out.last;
+            challenged[i] = true;
+        }
+        out.sent.clear();
+        uint32_t connected = 0;
+        std::vector<NewPeer> peers(kClients);
+        auto t2 = std::chrono::steady_clock::now();
+        for (uint32_t i = 0; i < kClients; ++i) {
+            if (!challenged[i]) continue;
+            RxDatagram d{std::span(responses[i]), nodes[i]->address};
+            connected += handshake.handle(d, now, out, peers[i]);
+        }
+        out.flush();
+        auto t3 = std::chrono::steady_clock::now();
+        if (connected < kClients * 9 / 10) {
+            s.SkipWithError("RESPONSEs did not connect");
+            break;
+        }
+        for (uint32_t i = 0; i < kClients; ++i)
+            if (challenged[i]) handshake.on_connection_closed(peers[i].client_id, peers[i].address);
+        handshakes += connected;
+        s.SetIterationTime(std::chrono::duration<double>((t1 - t0) + (t3 - t2)).count());
+        ns += 200'000'000;  // past the per-source reply spacing (the addresses repeat)
+        ++unix_ms;
+    }
+    s.SetItemsProcessed(static_cast<int64_t>(handshakes));
+}
+BENCHMARK(BM_Handshake)->UseManualTime()->Iterations(200);
 
 using pomelo::crypto::Suite;
 BENCHMARK_CAPTURE(BM_ServerReceive, sodium_chacha, 0, Suite::chacha20poly1305);
