@@ -3,6 +3,8 @@
 (malloc_stats() called through gdb) at the end. The same load as perf/bench.py's memory row.
 
     flock /tmp/pomelo-cpu.lock python3 perf/memory_probe.py [N] [server options...]
+    (BIN=dir: other pomelo-server/-stats/-token; GEN=path: another pomelo-client)
+The per-peer figure leaves out the memif regions, as perf/bench.py does.
 """
 import collections
 import json
@@ -57,10 +59,8 @@ def by_mapping(pid):
 
 
 def rss(pid):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
+    """RSS less the memif regions (the generator's packet buffers, see perf/bench.py)."""
+    return sum(v for k, v in by_mapping(pid).items() if "memif_region" not in k)
 
 
 def stats(prefix):
