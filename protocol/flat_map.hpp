@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "protocol/crypto/key.hpp"
+#include "protocol/page_alloc.hpp"
 
 namespace pomelo {
 
@@ -57,7 +58,7 @@ public:
         if (capacity <= capacity_) return;
         const size_t slots = slots_for(capacity);
         if (slots > slots_.size()) {
-            std::vector<Slot> old(slots);
+            Table old(slots);
             old.swap(slots_);
             mask_ = slots - 1;
             for (const Slot& s : old) {
@@ -152,8 +153,11 @@ private:
     static bool same(const K& a, const K& b) { return std::memcmp(&a, &b, sizeof(K)) == 0; }
     size_t home(const K& key) const { return hash_(&key, sizeof key) & mask_; }
 
+    // Mapped, not malloc'd, when large: the table a rehash leaves is unmapped (page_alloc.hpp).
+    using Table = std::vector<Slot, PageAllocator<Slot>>;
+
     KeyedHash hash_;
-    std::vector<Slot> slots_;
+    Table slots_;
     size_t mask_ = 0;
     size_t size_ = 0;
     size_t capacity_;

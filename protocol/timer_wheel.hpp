@@ -14,6 +14,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "protocol/page_alloc.hpp"
+
 namespace pomelo {
 
 class TimerWheel {
@@ -116,7 +118,7 @@ private:
         heads_[slot] = id;
     }
 
-    std::vector<Node> nodes_;
+    std::vector<Node, PageAllocator<Node>> nodes_;  // grows: see page_alloc.hpp
     std::vector<uint32_t> heads_;
     uint64_t mask_;
     uint64_t granularity_;

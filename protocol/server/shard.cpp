@@ -53,7 +53,7 @@ bool Shard::grow() {
     const uint32_t n = std::min(kChunkPeers, limit_ - allocated_);
     const uint32_t total = allocated_ + n;
     try {
-        std::unique_ptr<Peer[]> chunk(new Peer[n]);  // value-initialised: its pages are touched now
+        Chunk chunk(n);  // value-initialised: its pages are touched now
         index_.reserve(total);
         timers_.grow(total);
         // close() pushes back without allocating; doubling keeps growth O(1) per slot.
@@ -70,7 +70,7 @@ bool Shard::grow() {
 }
 
 size_t Shard::bytes_reserved() const {
-    return size_t{allocated_} * sizeof(Peer) + chunks_.capacity() * sizeof(chunks_[0]) +
+    return size_t{allocated_} * sizeof(Peer) + chunks_.capacity() * sizeof(Chunk) +
            free_.capacity() * sizeof(uint32_t) + index_.bytes() + timers_.bytes();
 }
 

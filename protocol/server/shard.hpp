@@ -18,6 +18,7 @@
 #include "protocol/crypto/burst.hpp"
 #include "protocol/flat_map.hpp"
 #include "protocol/outbox.hpp"
+#include "protocol/page_alloc.hpp"
 #include "protocol/replay.hpp"
 #include "protocol/rtt.hpp"
 #include "protocol/server/config.hpp"
@@ -196,9 +197,13 @@ private:
     ShardHooks& hooks_;
     Outbox& out_;
     uint32_t limit_;
-    uint32_t allocated_ = 0;                    // slots in chunks_
-    std::vector<std::unique_ptr<Peer[]>> chunks_;  // never moved: only the pointers are
-    std::vector<uint32_t> free_;                // free slots; the next add() takes the back
+    uint32_t allocated_ = 0;  // slots in chunks_
+    // A chunk's peers never move (only the vector objects do), and it is mapped, not malloc'd,
+    // as are the free list, index and wheel that grow with it (page_alloc.hpp): memory the
+    // growth leaves behind goes back to the system.
+    using Chunk = std::vector<Peer, PageAllocator<Peer>>;
+    std::vector<Chunk> chunks_;
+    std::vector<uint32_t, PageAllocator<uint32_t>> free_;  // free slots; the next add() takes the back
     FlatMap<wire::AddressKey, uint32_t> index_;
     TimerWheel timers_;
     uint32_t size_ = 0;
