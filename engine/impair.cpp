@@ -98,8 +98,9 @@ bool ImpairmentConfig::parse(const std::string& text, ImpairmentConfig& out, std
 
 std::string ImpairmentConfig::to_string() const {
     char buf[160];
-    std::snprintf(buf, sizeof buf, "loss=%g%%,dup=%g%%,reorder=%g%%,delay=%s,jitter=%s,seed=%llu", loss * 100,
-                  duplicate * 100, reorder * 100, duration_text(delay_ns).c_str(), duration_text(jitter_ns).c_str(),
+    std::snprintf(buf, sizeof buf, "loss=%g%%,dup=%g%%,reorder=%g%%,delay=%s,jitter=%s,reorder-delay=%s,seed=%llu",
+                  loss * 100, duplicate * 100, reorder * 100, duration_text(delay_ns).c_str(),
+                  duration_text(jitter_ns).c_str(), reorder_ns ? duration_text(reorder_ns).c_str() : "auto",
                   static_cast<unsigned long long>(seed));
     return buf;
 }
@@ -113,6 +114,7 @@ ImpairedPort::ImpairedPort(drivers::Port& inner, const ImpairmentConfig& config)
       reorder_threshold_(threshold_of(config.reorder)),
       rng_(config.seed ? config.seed : 1) {
     if (inner.queue_count() != 1) throw std::invalid_argument("impaired port: the inner port must have one queue");
+    if (config_.capacity < 256) throw std::invalid_argument("impaired port: capacity under 256 datagrams");
     if (!config_.reorder_ns) config_.reorder_ns = config_.delay_ns + config_.jitter_ns + 1'000'000;
     tx_.stats = &tx_stats_;
     rx_.stats = &rx_stats_;
@@ -143,9 +145,15 @@ static bool earlier(const auto& a, const auto& b) {
 }
 
 void ImpairedPort::hold(Direction& d, rte_mbuf* m, const wire::Address& peer, uint16_t local, uint64_t due_ns) {
-    if (d.heap.size() == d.heap.capacity()) {
+    if (d.heap.size() >= config_.capacity) {  // full: never grow (no allocation), pass it now
         ++d.stats->overflowed;
-        due_ns = 0;  // passes at the next release, ahead of what waits
+        ++d.stats->delivered;
+        if (&d == &tx_) {
+            inner_.tx_burst(0, &m, &peer, &local, 1);
+        } else {
+            rte_pktmbuf_free(m);  // rx_burst leaves room for a whole burst and its copies: not reached
+        }
+        return;
     }
     d.heap.push_back({due_ns, d.next_order++, m, peer, local});
     std::push_heap(d.heap.begin(), d.heap.end(), [](const Held& a, const Held& b) { return earlier(a, b); });
@@ -207,8 +215,9 @@ uint16_t ImpairedPort::tx_burst(uint16_t queue, rte_mbuf** pkts, const wire::Add
 uint16_t ImpairedPort::rx_burst(uint16_t, rte_mbuf** pkts, wire::Address* from, uint16_t* local_index, uint16_t n) {
     const uint64_t now_ns = clock_.ns();
     release_tx(now_ns, false);  // a caller that only polls still sends what came due
-    // Take in what arrived while there is room for a burst, then hand out what is due.
-    if (rx_.heap.capacity() - rx_.heap.size() >= pkts_.size()) {
+    // Take in what arrived while there is room for a burst and its copies, then hand out what
+    // is due.
+    if (config_.capacity - rx_.heap.size() >= 2 * pkts_.size()) {
         const uint16_t got =
             inner_.rx_burst(0, pkts_.data(), peers_.data(), locals_.data(), static_cast<uint16_t>(pkts_.size()));
         for (uint16_t i = 0; i < got; ++i) admit(rx_, pkts_[i], peers_[i], locals_[i], now_ns);

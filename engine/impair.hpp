@@ -4,7 +4,7 @@
 //
 // Each datagram is, independently and in this order:
 //   lost        with probability `loss` (freed, counted);
-//   duplicated  with probability `duplicate` (a copy follows it, impaired on its own);
+//   duplicated  with probability `duplicate` (a copy follows it, with delays of its own);
 //   delayed     by delay_ns plus a uniform 0..jitter_ns;
 //   reordered   with probability `reorder`: held reorder_ns longer, so that datagrams sent
 //               after it overtake it.
@@ -35,7 +35,10 @@ struct ImpairmentConfig {
     uint64_t jitter_ns = 0;   // plus uniform 0..jitter_ns
     uint64_t reorder_ns = 0;  // extra hold of a reordered datagram; 0: delay + jitter + 1 ms
     uint64_t seed = 1;
-    uint32_t capacity = 65536;  // datagrams held per direction; beyond, they pass at once (counted)
+    // Datagrams held per direction (at least 256); beyond, they pass at once (counted). Every
+    // held datagram is an mbuf out of the caller's pool: at R datagrams/s and a delay D, R x D
+    // of them; a pool that runs dry loses datagrams the impairment did not choose to lose.
+    uint32_t capacity = 65536;
 
     bool any() const { return loss > 0 || duplicate > 0 || reorder > 0 || delay_ns || jitter_ns; }
     // "loss=5%,dup=2%,reorder=5%,delay=2ms,jitter=1ms,reorder-delay=3ms,seed=7": percentages or

@@ -15,7 +15,7 @@
 #   scripts/soak.sh                 # 300 s, 200 clients, 5 % loss + 5 % dup + 5 % reorder, 1+-1 ms
 #   scripts/soak.sh 20              # the short version (meson test soak-short, in scripts/test.sh)
 #   CLIENTS=500 IMPAIR=loss=10%,delay=5ms SUITE=aesgcm scripts/soak.sh 600
-#   BUILD=build scripts/soak.sh     # the optimised build instead of build-san
+#   BUILD=build scripts/soak.sh     # the optimised build instead of build-san (required otherwise)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_TO_RUN="${1:-300}"
@@ -25,8 +25,10 @@ RATE="${RATE:-20}"           # payloads per second per client: sessions of ~2 s
 TIMEOUT="${TIMEOUT:-2}"      # token timeout (s): a vanished client is timed out after it
 SUITE="${SUITE:-chacha}"
 IMPAIR="${IMPAIR:-loss=5%,dup=5%,reorder=5%,delay=1ms,jitter=1ms}"
+# The soak's point is the server under AddressSanitizer: without BUILD, build-san or nothing.
 if [ -z "${BUILD:-}" ]; then
-  if [ -x build-san/tools/pomelo-server ]; then BUILD=build-san; else BUILD=build; fi
+  [ -x build-san/tools/pomelo-server ] || { echo "soak.sh: build-san is not built (scripts/test.sh builds it; BUILD=build runs the optimised build instead)" >&2; exit 2; }
+  BUILD=build-san
 fi
 for t in pomelo-server pomelo-client pomelo-token pomelo-stats; do
   [ -x "$BUILD/tools/$t" ] || { echo "soak.sh: $BUILD/tools/$t is not built (scripts/test.sh builds it)" >&2; exit 2; }

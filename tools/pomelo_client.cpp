@@ -25,6 +25,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cinttypes>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -223,7 +224,8 @@ exit status: 0 every client connected, every echo checked came back byte-identic
 was lost (echo, flood, blast at a fixed --blast-rate; a search expects loss above the
 capacity) and every disconnect completed; soak: every client was served, every session
 connected and ended as its client chose, no echo mismatched or came twice, and the echoes
-lost are within what --impair explains (at most twice the expected share, plus 1 %);
+lost are within what --impair explains (binomial: at most the expected count + 5 sigma;
+none without loss in --impair);
 1 otherwise; 2 bad arguments.
 )";
 
@@ -906,12 +908,15 @@ std::string drive(engine::ClientPool& pool, uint64_t deadline_ns, const std::fun
     return stop_reason;
 }
 
-// Soak's verdict on echo loss: none without impairment; with it, at most twice the share
-// the impairment explains (a payload or its echo lost: 1 - (1 - loss)^2) plus 1 %.
+// The verdict on echo loss over an impaired link: a payload or its echo is lost with
+// q = 1 - (1 - loss)^2 (a duplicate is made only of a datagram that was not lost), so the
+// echoes lost are binomial(sent, q); more than its mean + 5 standard deviations (+1) is
+// loss the impairment does not explain. Without loss in the impairment, none is allowed.
 bool loss_explained(const engine::ImpairmentConfig& impair, const engine::ClientPoolStats& s, double& expected) {
     expected = 1 - (1 - impair.loss) * (1 - impair.loss);
-    if (!s.payloads_sent) return true;
-    return static_cast<double>(s.lost()) <= (2 * expected + 0.01) * static_cast<double>(s.payloads_sent);
+    const double n = static_cast<double>(s.payloads_sent);
+    const double bound = n * expected + 5 * std::sqrt(n * expected * (1 - expected)) + (expected > 0 ? 1 : 0);
+    return static_cast<double>(s.lost()) <= bound;
 }
 
 nlohmann::json impairment_json(const engine::ImpairedPort& p) {
@@ -1338,7 +1343,8 @@ int run(int argc, char** argv) {
     } eal_guard;
 
     // ethdev: the receive descriptors hold mbufs of their own.
-    rte_mempool* mbufs = drivers::make_mbuf_pool("pomelo-client", o.ethdev ? (o.mode == Mode::blast ? 65535 : 16383) : 8191, error);
+    const uint32_t pool_size = o.ethdev ? (o.mode == Mode::blast ? 65535 : 16383) : 8191;
+    rte_mempool* mbufs = drivers::make_mbuf_pool("pomelo-client", pool_size, error);
     if (!mbufs) runtime_error(error);
 
     // Destroyed in reverse order: the pool (which flushes what it queued), then the port
@@ -1349,7 +1355,11 @@ int run(int argc, char** argv) {
     // The impairment stage sits between the clients and the port (destroyed first: it sends
     // what it still holds).
     std::unique_ptr<engine::ImpairedPort> impaired;
-    if (o.impair.any()) impaired = std::make_unique<engine::ImpairedPort>(*port, o.impair);
+    if (o.impair.any()) {
+        engine::ImpairmentConfig ic = o.impair;
+        ic.capacity = pool_size / 4;  // each way: half the pool at most held back
+        impaired = std::make_unique<engine::ImpairedPort>(*port, ic);
+    }
     auto aead = crypto::make_best_burst();
     Session session{o, key, impaired ? *impaired : *port, mbufs, *aead};
     switch (o.mode) {

@@ -19,7 +19,8 @@ struct Config {
     std::vector<crypto::Key> more_private_keys;
     uint32_t max_clients = 256;
     // Handshakes in flight (pending records). When all are taken, the oldest is recycled if it
-    // is older than pending_recycle_ns (a handshake that stalled); otherwise a new REQUEST is
+    // was created more than pending_recycle_ns ago (a handshake that stalled; resends of its
+    // REQUEST do not make it younger, or resending would hold it forever); otherwise a new REQUEST is
     // dropped before its token is decrypted (pending_full) and its client resends it. Recycling
     // a young record instead would break a handshake in progress, whose RESPONSE would then
     // find nothing (no_pending): under a storm of connects (every client of a restarted server

@@ -83,7 +83,7 @@ uint64_t Handshake::pending_life_ns(const Pending& p) const {
 
 void Handshake::expire_pending(uint64_t now_ns) {
     // Oldest first; records with a shorter token timeout are also caught at their RESPONSE.
-    while (oldest_ != kNil && now_ns - pending_[oldest_].touched_ns > pending_life_ns(pending_[oldest_]))
+    while (oldest_ != kNil && now_ns - pending_[oldest_].created_ns > pending_life_ns(pending_[oldest_]))
         release_pending(pending_[oldest_]);
 }
 
@@ -114,7 +114,7 @@ void Handshake::append(uint32_t i) {
 // older than pending_recycle_ns (Config::max_pending).
 bool Handshake::pending_room(const wire::AddressKey& key, uint64_t now_ns) {
     if (!free_pending_.empty() || find_pending(key)) return true;
-    return now_ns - pending_[oldest_].touched_ns >= config_.pending_recycle_ns;
+    return now_ns - pending_[oldest_].created_ns >= config_.pending_recycle_ns;
 }
 
 Handshake::Pending& Handshake::take_pending_slot(const wire::AddressKey& key) {
@@ -280,7 +280,7 @@ void Handshake::on_request(const RxDatagram& d, const Now& now, Outbox& out) {
         p.client_to_server_key = token.client_to_server_key;
         p.server_to_client_key = token.server_to_client_key;
         p.user_data = token.user_data;
-        p.touched_ns = now.ns;
+        p.created_ns = now.ns;
         crypto::secure_wipe(token.user_data.data(), token.user_data.size());
         cached = &p;
     } else {
@@ -290,11 +290,7 @@ void Handshake::on_request(const RxDatagram& d, const Now& now, Outbox& out) {
             return send_denied(d, cached->ctx, cached->server_to_client_key, out);
         }
         if (client_ids_.find(cached->client_id)) return counters_.drop(DropReason::client_id_connected);
-        const uint32_t i = static_cast<uint32_t>(cached - pending_.data());
-        unlink(i);
-        append(i);
-        cached->touched_ns = now.ns;
-        cached->local = d.local;
+        cached->local = d.local;  // its age stays that of its first REQUEST (Pending::created_ns)
     }
     counters_.received(PacketType::request);
     stamp_rate_limit(from, now.ns);
@@ -320,7 +316,7 @@ bool Handshake::on_response(RxDatagram& d, const Now& now, Outbox& out, NewPeer&
         counters_.drop(DropReason::no_pending);
         return false;
     }
-    if (now.ns - p->touched_ns > pending_life_ns(*p)) {  // the token timeout bounds the handshake
+    if (now.ns - p->created_ns > pending_life_ns(*p)) {  // the token timeout bounds the handshake
         release_pending(*p);
         counters_.drop(DropReason::no_pending);
         return false;

@@ -129,8 +129,11 @@ private:
         crypto::Key client_to_server_key;
         crypto::Key server_to_client_key;
         wire::UserData user_data{};
-        uint64_t touched_ns = 0;
-        uint32_t prev = kNil, next = kNil;  // age list, oldest first
+        // When the REQUEST that opened this token arrived. Resends do not renew it: a record's
+        // life and its eligibility for recycling count from here (§12.3 ages records by
+        // insertion), or a client resending its REQUEST would hold its record forever.
+        uint64_t created_ns = 0;
+        uint32_t prev = kNil, next = kNil;  // age list, oldest created first
         bool used = false;
     };
     static constexpr uint32_t kNil = UINT32_MAX;

@@ -46,7 +46,7 @@ void Server::receive(std::span<RxDatagram> burst, const Now& now) {
             RxDatagram& d = chunk[handshake[k]];
             NewPeer accepted;
             if (handshake_.handle(d, now, out_, accepted) && !shard_.add(accepted, now))
-                handshake_.abandon(accepted);  // cannot happen: capacity is checked
+                handshake_.abandon(accepted);  // out of memory for a new chunk of peers: as if full
         }
     }
 }

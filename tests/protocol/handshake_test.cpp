@@ -215,6 +215,41 @@ TEST(EngineHandshake, AStormLargerThanThePendingPoolWaitsInsteadOfBreakingHandsh
     EXPECT_EQ(h.token_decrypts(), uint64_t{kClients});  // one each: no record was lost and redone
 }
 
+// Holders of valid tokens who fill the pending pool and keep resending their REQUESTs (cheap:
+// served from the record, no decrypt) cannot lock others out: a record ages from its first
+// REQUEST, so after pending_recycle_ns the oldest is recycled for a newcomer, who connects.
+TEST(EngineHandshake, ResendsDoNotKeepAFullPendingPoolFromNewcomers) {
+    constexpr int kPending = 4;
+    Bed bed([](server::Config& c) { c.max_pending = kPending; });
+    std::vector<std::unique_ptr<TestClient>> holders;
+    std::vector<std::vector<uint8_t>> requests;
+    for (int i = 0; i < kPending; ++i) {
+        holders.push_back(std::make_unique<TestClient>(bed, i + 1, ("198.18.2." + std::to_string(i + 1) + ":7000").c_str()));
+        requests.push_back(holders.back()->take());
+        bed.deliver(requests.back(), holders.back()->address);
+    }
+    ASSERT_EQ(bed.server->pending(), uint32_t{kPending});
+    TestClient newcomer(bed, 100, "198.18.3.1:7000");
+    const std::vector<uint8_t> request = newcomer.take();
+    bool challenged = false;
+    for (int round = 0; round < 20 && !challenged; ++round) {  // 150 ms apart: 3 s
+        for (int i = 0; i < kPending; ++i) bed.deliver(requests[i], holders[i]->address);
+        bed.out.sent.clear();
+        bed.deliver(request, newcomer.address);
+        for (Sent& d : bed.out.sent) {
+            if (!(d.to == newcomer.address)) continue;
+            challenged = true;
+            newcomer.client.receive(std::span(d.bytes), bed.server_address, bed.now());
+        }
+        bed.out.sent.clear();
+        bed.t_ns += 150 * kMs;
+    }
+    ASSERT_TRUE(challenged) << "the holders kept every record by resending";
+    EXPECT_GT(bed.server->handshake().counters().drops_of(DropReason::pending_full), 0u);  // it waited first
+    bed.deliver(newcomer.take(), newcomer.address);  // its RESPONSE
+    EXPECT_EQ(bed.server->handshake().connected(), 1u);
+}
+
 // A DENIED at RESPONSE time (capacity re-check, §19.7) after the pending record is released.
 TEST(EngineHandshake, DeniedAtResponseOpensUnderTheTokenKey) {
     Bed bed([](server::Config& c) { c.max_clients = 1; });
