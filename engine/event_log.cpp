@@ -20,6 +20,9 @@ void EventLog::line(uint64_t now_ns, const char* format, ...) {
     }
     ++in_window_;
     ++printed_total_;
+    // One line, whole: an application's workers print to stdout too, and a line of theirs
+    // must not land between our prefix and our text.
+    flockfile(stdout);
     std::fputs("pomelo-server: ", stdout);
     va_list args;
     va_start(args, format);
@@ -27,6 +30,7 @@ void EventLog::line(uint64_t now_ns, const char* format, ...) {
     va_end(args);
     std::fputc('\n', stdout);
     std::fflush(stdout);
+    funlockfile(stdout);
 }
 
 void EventLog::suppress(uint64_t now_ns) {

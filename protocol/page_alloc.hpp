@@ -11,6 +11,8 @@
 #pragma once
 
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cstddef>
 #include <limits>
@@ -39,7 +41,11 @@ struct PageAllocator {
     }
     void deallocate(T* p, size_t n) noexcept {
         if (n * sizeof(T) < kMapBytes) return std::allocator<T>{}.deallocate(p, n);
-        ::munmap(p, n * sizeof(T));
+        // The system call itself, not munmap(): an executable of the engine interposes munmap
+        // to wait out every device burst in progress (drivers/quiesce.hpp), which only device
+        // memory needs, and which a table freed on the control thread or inside a worker's
+        // loop must not wait for.
+        ::syscall(SYS_munmap, p, n * sizeof(T));
     }
 
     template <class U>
